@@ -1,0 +1,211 @@
+package ca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/hsm"
+	"github.com/oces-pki/oces/internal/softhsmtest"
+	"github.com/oces-pki/oces/store/bolt"
+)
+
+// hsmHasher is the registry hasher backed by an HMAC key in the token.
+type hsmHasher struct {
+	h   *hsm.HSM
+	uri string
+}
+
+func (k hsmHasher) MAC(ctx context.Context, data []byte) ([]byte, error) {
+	return k.h.MAC(ctx, k.uri, data)
+}
+
+// hsmCA is a CA whose root, issuing and registry keys are in a fresh
+// SoftHSM token, on a real bbolt file.
+type hsmCA struct {
+	*ca.CA
+	root, issuing *x509.Certificate
+	signer        crypto.Signer
+	store         *bolt.DB
+	dir           string
+}
+
+func newHSMCA(tb testing.TB, issuingAlg hsm.KeyAlgorithm) *hsmCA {
+	tb.Helper()
+	tok := softhsmtest.New(tb)
+	h := hsm.New(nil)
+	tb.Cleanup(func() { h.Close() })
+	ctx := context.Background()
+	rootKey, err := h.GenerateKey(ctx, tok.KeyURI("root"), hsm.ECP384)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	issuingKey, err := h.GenerateKey(ctx, tok.KeyURI("issuing"), issuingAlg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := h.GenerateSecret(ctx, tok.KeyURI("registry")); err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	root, err := ca.CreateCACertificate(ca.CACertRequest{
+		Subject:   ca.CAName{Country: "DK", Organization: "OCES PKI Test", CommonName: "OCES PKI Test Root CA"},
+		PublicKey: rootKey.Public(), IssuerSigner: rootKey, NotBefore: now, Validity: 20 * 365 * 24 * time.Hour,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	issuing, err := ca.CreateCACertificate(ca.CACertRequest{
+		Subject:   ca.CAName{Country: "DK", Organization: "OCES PKI Test", CommonName: "OCES PKI Test Issuing CA 1"},
+		PublicKey: issuingKey.Public(), Issuer: root, IssuerSigner: rootKey, IssuerName: "root",
+		BaseURL: "http://pki.example.dk", NotBefore: now, Validity: 10 * 365 * 24 * time.Hour,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, "oces.db"), bolt.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	c, err := ca.New(ctx, ca.Config{
+		Issuers:      []*ca.Issuer{{Name: "issuing-1", Certificate: issuing, Signer: issuingKey}},
+		BaseURL:      "http://pki.example.dk",
+		Certificates: db, Registry: db, Hasher: hsmHasher{h, tok.KeyURI("registry")},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &hsmCA{CA: c, root: root, issuing: issuing, signer: issuingKey, store: db, dir: dir}
+}
+
+// TestIssueWithHSM issues every profile with keys in SoftHSM and has
+// openssl verify each chain.
+func TestIssueWithHSM(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil && os.Getenv("CI") == "" {
+		t.Skip("openssl not installed")
+	}
+	for _, alg := range []hsm.KeyAlgorithm{hsm.RSA3072, hsm.ECP256} {
+		t.Run(alg.String(), func(t *testing.T) {
+			c := newHSMCA(t, alg)
+			rootPEM := writePEM(t, c.dir, "root.pem", c.root.Raw)
+			issuingPEM := writePEM(t, c.dir, "issuing.pem", c.issuing.Raw)
+			for _, tc := range profileCases {
+				req := tc.req
+				req.CSR = csr(t, testKey(t, "rsa-2048"))
+				cert, err := c.Issue(context.Background(), req)
+				if err != nil {
+					t.Fatalf("%s: %v", tc.req.Profile, err)
+				}
+				lintClean(t, cert.DER)
+				leaf := writePEM(t, c.dir, tc.req.Profile+".pem", cert.DER)
+				out, err := exec.Command(openssl, "verify", "-x509_strict", "-CAfile", rootPEM, "-untrusted", issuingPEM, leaf).CombinedOutput()
+				if err != nil {
+					t.Errorf("%s: openssl verify: %v\n%s", tc.req.Profile, err, out)
+				}
+			}
+			// The same CPR gives the same PID through the HSM key.
+			a, _ := c.MatchCPR(context.Background(), "PID:9208-2002-2-000000000000", "010190-1234")
+			if a {
+				t.Error("unknown PID matched")
+			}
+		})
+	}
+}
+
+func writePEM(tb testing.TB, dir, name string, der []byte) string {
+	tb.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkIssuance compares issuance (CSR in, stored certificate out, two
+// workers) with the raw signing rate of the same HSM key, measured in the
+// same run just before. Metrics: certs/s, raw-signs/s and pct-of-raw.
+func BenchmarkIssuance(b *testing.B) {
+	for _, alg := range []hsm.KeyAlgorithm{hsm.RSA3072, hsm.ECP256} {
+		b.Run(alg.String(), func(b *testing.B) {
+			c := newHSMCA(b, alg)
+			csrs := make([][]byte, 64)
+			for i := range csrs {
+				csrs[i] = csr(b, testKey(b, "p-256"))
+			}
+			const workers = 2
+			raw := rawSignRate(b, c.signer, workers, time.Second)
+			var next atomic.Int64
+			b.ResetTimer()
+			start := time.Now()
+			runWorkers(workers, b.N, func() error {
+				i := next.Add(1)
+				_, err := c.Issue(context.Background(), ca.IssueRequest{
+					Profile: "moces", CSR: csrs[i%int64(len(csrs))],
+					Name: "Jens Hansen", Organization: "Firma A/S", CVR: "12345678",
+				})
+				return err
+			}, b)
+			rate := float64(b.N) / time.Since(start).Seconds()
+			b.ReportMetric(rate, "certs/s")
+			b.ReportMetric(raw, "raw-signs/s")
+			b.ReportMetric(100*rate/raw, "pct-of-raw")
+		})
+	}
+}
+
+// rawSignRate signs SHA-256 digests with signer from several workers for d
+// and returns signatures per second.
+func rawSignRate(b *testing.B, signer crypto.Signer, workers int, d time.Duration) float64 {
+	b.Helper()
+	digest := sha256.Sum256([]byte("raw signing rate"))
+	var n atomic.Int64
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if _, err := signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+					b.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+// runWorkers runs fn total times spread over workers goroutines.
+func runWorkers(workers, total int, fn func() error, b *testing.B) {
+	var left atomic.Int64
+	left.Store(int64(total))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				if err := fn(); err != nil {
+					b.Error(fmt.Errorf("issuing: %w", err))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,282 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"time"
+)
+
+// IssueRequest asks for one certificate. The subject name is built from
+// these fields, the profile and the registry; the CSR contributes only its
+// public key.
+type IssueRequest struct {
+	CA      string // issuing CA; "" for the first configured
+	Profile string
+	CSR     []byte // PKCS#10, DER or PEM
+
+	Name         string // CN: the person, the organisation (voces) or the function (foces)
+	GivenName    string // OCES3 employee, optional
+	Surname      string // OCES3 employee, optional
+	Organization string // required for every profile but poces
+	CVR          string // required for every profile but poces
+	CPR          string // poces: identifies the person; never stored or printed
+	SubjectID    string // an existing registry identifier to issue for again
+	Email        string // optional rfc822Name in subjectAltName
+}
+
+// Issue issues a certificate. The steps are ordered so that nothing is
+// signed that is not durably recorded first:
+//
+//  1. parse the CSR and verify its signature (proof of possession) and key;
+//  2. resolve the subject in the registry (creating it if new);
+//  3. build the certificate template with a fresh 128-bit random serial;
+//  4. lint the exact TBSCertificate that will be signed;
+//  5. reserve serial and TBSCertificate durably;
+//  6. sign with the issuing CA's key;
+//  7. check the signed TBSCertificate is the linted one, store the
+//     certificate durably, and only then return it.
+func (c *CA) Issue(ctx context.Context, req IssueRequest) (*Certificate, error) {
+	iss, err := c.Issuer(req.CA)
+	if err != nil {
+		return nil, err
+	}
+	prof, ok := c.profiles[req.Profile]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown profile %q (known: %v)", ErrInvalidRequest, req.Profile, ProfileNames(c.profiles))
+	}
+	// 1. Proof of possession and key policy.
+	csr, err := ParseCSR(req.CSR)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRequestFields(prof, &req); err != nil {
+		return nil, err
+	}
+	// Steps 2 to 5 run again if a new subject's identifier or key was
+	// registered meanwhile (a concurrent first issuance for the same person,
+	// or a drawn identifier that is taken).
+	for attempt := 1; ; attempt++ {
+		prep, tmpl, err := c.prepare(ctx, iss, prof, &req, csr.PublicKey)
+		if errors.Is(err, ErrSubjectExists) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c.sign(ctx, iss, prep, tmpl, csr.PublicKey)
+	}
+}
+
+// prepare runs steps 2 to 5: subject, template, lint, durable reservation.
+func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *IssueRequest, pub crypto.PublicKey) (*Prepared, *x509.Certificate, error) {
+	// 2. The subject's identifier.
+	subj, isNew, err := c.resolveSubject(ctx, prof, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	// 3. The template.
+	now := c.now().UTC().Truncate(time.Second)
+	serial, err := c.newSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	partition := int(iss.sequence.Add(1)-1) / iss.PartitionSize
+	tmpl, err := c.template(iss, prof, req, subj.ID, pub, serial, partition, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	// 4. Lint the TBSCertificate the HSM will sign.
+	tbs, err := c.linter.prepare(tmpl, iss.Certificate, pub, iss.sigAlg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: issuing %s certificate: %w", prof.Name, err)
+	}
+	// 5. Reserve durably, registering a new subject in the same commit.
+	prep := &Prepared{
+		Serial: serial, CA: iss.Name, Profile: prof.Name, SubjectID: subj.ID, Partition: partition,
+		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Created: now, TBS: tbs,
+	}
+	if isNew {
+		prep.NewSubject = subj
+	}
+	if err := c.certs.Reserve(ctx, prep); err != nil {
+		return nil, nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
+	}
+	return prep, tmpl, nil
+}
+
+// sign runs steps 6 and 7.
+func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.Certificate, pub crypto.PublicKey) (*Certificate, error) {
+	serial := prep.Serial
+	// 6. Sign.
+	der, err := x509.CreateCertificate(c.rand, tmpl, iss.Certificate, pub, iss.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("ca: signing certificate %s with %s: %w", serial, iss.Name, err)
+	}
+	// 7. Same bytes as linted, then store before returning.
+	signed, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("ca: parsing signed certificate %s: %w", serial, err)
+	}
+	if !bytes.Equal(signed.RawTBSCertificate, prep.TBS) {
+		return nil, fmt.Errorf("ca: signed certificate %s differs from the linted one; not issued", serial)
+	}
+	cert, err := c.certs.Complete(ctx, serial, der, prep.Created)
+	if err != nil {
+		return nil, fmt.Errorf("ca: storing certificate %s: %w", serial, err)
+	}
+	c.log.InfoContext(ctx, "certificate issued", "serial", serial.String(), "ca", iss.Name, "profile", prep.Profile, "subject_id", prep.SubjectID)
+	return cert, nil
+}
+
+// checkRequestFields validates what the request says of the subject.
+func checkRequestFields(p *Profile, req *IssueRequest) error {
+	if p.Kind == KindOrganisation && req.Name == "" {
+		req.Name = req.Organization
+	}
+	checks := []struct {
+		field, value string
+		required     bool
+	}{
+		{"name", req.Name, true},
+		{"given name", req.GivenName, false},
+		{"surname", req.Surname, false},
+		{"organization", req.Organization, p.Kind != KindPerson},
+	}
+	for _, ch := range checks {
+		if err := checkName(ch.field, ch.value, ch.required); err != nil {
+			return err
+		}
+	}
+	if p.Kind == KindPerson {
+		if req.Organization != "" || req.CVR != "" {
+			return fmt.Errorf("%w: profile %s is for citizens; it takes no organization or CVR", ErrInvalidRequest, p.Name)
+		}
+	} else if err := checkCVR(req.CVR); err != nil {
+		return err
+	}
+	if (req.GivenName != "" || req.Surname != "") && (p.Generation != OCES3 || p.Kind != KindEmployee) {
+		return fmt.Errorf("%w: given name and surname are only for OCES3 employee certificates", ErrInvalidRequest)
+	}
+	if req.Email != "" {
+		a, err := mail.ParseAddress(req.Email)
+		if err != nil || a.Address != req.Email || a.Name != "" {
+			return fmt.Errorf("%w: e-mail %q is not a plain address like name@example.dk", ErrInvalidRequest, req.Email)
+		}
+	}
+	return nil
+}
+
+// newSerial draws 128 random bits; a zero serial is drawn again.
+func (c *CA) newSerial() (Serial, error) {
+	var s Serial
+	for s == (Serial{}) {
+		if _, err := io.ReadFull(c.rand, s[:]); err != nil {
+			return s, fmt.Errorf("ca: drawing serial: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// template builds the certificate of profile p for the subject.
+func (c *CA) template(iss *Issuer, p *Profile, req *IssueRequest, id string, pub crypto.PublicKey,
+	serial Serial, partition int, now time.Time) (*x509.Certificate, error) {
+	notAfter := now.Add(p.Validity)
+	if notAfter.After(iss.Certificate.NotAfter) {
+		return nil, fmt.Errorf("%w: issuing CA %s expires %s, before a %s certificate would; renew the CA",
+			ErrConflict, iss.Name, iss.Certificate.NotAfter.Format(time.DateOnly), p.Name)
+	}
+	name, err := subjectName(p, subjectFields{
+		Name: req.Name, GivenName: req.GivenName, Surname: req.Surname,
+		Organization: req.Organization, CVR: req.CVR, ID: id,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rawSubject, err := asn1.Marshal(name)
+	if err != nil {
+		return nil, fmt.Errorf("ca: encoding subject: %w", err)
+	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	exts, err := c.extensions(iss, p, partition)
+	if err != nil {
+		return nil, err
+	}
+	t := &x509.Certificate{
+		SerialNumber:          serial.Big(),
+		RawSubject:            rawSubject,
+		NotBefore:             now,
+		NotAfter:              notAfter,
+		KeyUsage:              keyUsageFor(p.KeyUsage, pub),
+		BasicConstraintsValid: true,
+		SubjectKeyId:          ski,
+		AuthorityKeyId:        iss.Certificate.SubjectKeyId,
+		OCSPServer:            []string{iss.urls.ocsp},
+		IssuingCertificateURL: []string{iss.urls.caIssuers},
+		ExtraExtensions:       exts,
+		SignatureAlgorithm:    iss.sigAlg,
+	}
+	if req.Email != "" {
+		t.EmailAddresses = []string{req.Email}
+	}
+	return t, nil
+}
+
+func (c *CA) extensions(iss *Issuer, p *Profile, partition int) ([]pkix.Extension, error) {
+	cdp, err := crlDistributionPoints(iss.urls.fullCRL, iss.subject, partition, iss.urls.partitionCRL(partition))
+	if err != nil {
+		return nil, err
+	}
+	pol, err := certificatePolicies(p)
+	if err != nil {
+		return nil, err
+	}
+	exts := []pkix.Extension{pol, cdp}
+	if p.SemanticsID != nil {
+		qc, err := qcStatements(p.SemanticsID, p.NameRegistrationAuthority)
+		if err != nil {
+			return nil, err
+		}
+		exts = append(exts, qc)
+	}
+	return exts, nil
+}
+
+// keyUsageFor drops the encipherment bits for EC keys, which can sign and
+// agree keys but not encipher (RFC 5480 section 3).
+func keyUsageFor(ku x509.KeyUsage, pub crypto.PublicKey) x509.KeyUsage {
+	if _, isEC := pub.(*ecdsa.PublicKey); isEC {
+		return ku &^ (x509.KeyUsageKeyEncipherment | x509.KeyUsageDataEncipherment)
+	}
+	return ku
+}
+
+// subjectKeyID is the SHA-1 of the subjectPublicKey bits (RFC 5280
+// section 4.2.1.2, method 1).
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encoding public key: %v", ErrInvalidRequest, err)
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, fmt.Errorf("ca: decoding public key: %w", err)
+	}
+	sum := sha1.Sum(spki.PublicKey.Bytes)
+	return sum[:], nil
+}

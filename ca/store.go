@@ -1,0 +1,86 @@
+package ca
+
+import (
+	"context"
+	"time"
+)
+
+// CertificateStore is what the CA needs from persistence for certificates.
+// Every method that changes state returns only after the change is durable.
+type CertificateStore interface {
+	// Reserve durably records p, and registers p.NewSubject when set. It
+	// fails with ErrSerialExists if the serial was ever reserved, on any CA,
+	// and with ErrSubjectExists if the new subject's identifier or key is
+	// taken; either way nothing is written.
+	Reserve(ctx context.Context, p *Prepared) error
+	// Complete durably stores the signed certificate of a reserved serial and
+	// marks it good. It fails with ErrNotFound if the serial is not reserved
+	// and ErrConflict if it was completed already.
+	Complete(ctx context.Context, serial Serial, der []byte, issuedAt time.Time) (*Certificate, error)
+	// Certificate returns one completed certificate, or ErrNotFound.
+	Certificate(ctx context.Context, serial Serial) (*Certificate, error)
+	// Certificates lists completed certificates in serial order.
+	Certificates(ctx context.Context, q ListQuery) (*CertificatePage, error)
+	// UpdateCertificate runs fn on the stored certificate inside one
+	// transaction and stores the result if fn returns nil. fn may run more
+	// than once (a group commit can re-apply it), so it must only change the
+	// certificate it is given and must not call the store.
+	UpdateCertificate(ctx context.Context, serial Serial, fn func(*Certificate) error) (*Certificate, error)
+	// CountIssued is how many serials have been reserved for ca; the CA uses it
+	// to continue filling CRL partitions after a restart.
+	CountIssued(ctx context.Context, ca string) (uint64, error)
+}
+
+// ListQuery filters and pages a listing. Empty fields match everything.
+type ListQuery struct {
+	CA      string
+	Profile string
+	Status  Status
+	After   Serial // exclusive lower bound; zero starts at the beginning
+	Limit   int    // at most this many; 0 means the store's default (100)
+}
+
+// CertificatePage is one page of a listing. Next is the After of the next
+// page, or nil when the listing is complete.
+type CertificatePage struct {
+	Certificates []*Certificate
+	Next         *Serial
+}
+
+// RegistryStore persists the subject registry.
+type RegistryStore interface {
+	// SubjectByKey finds a subject by its lookup key (for a person, the keyed
+	// hash of the CPR number). ErrNotFound if none.
+	SubjectByKey(ctx context.Context, kind SubjectKind, key []byte) (*Subject, error)
+	// Subject finds a subject by its identifier. ErrNotFound if none.
+	Subject(ctx context.Context, id string) (*Subject, error)
+	// CreateSubject stores s under a fresh identifier: it calls newID until it
+	// returns one never used before (across all kinds), sets s.ID and commits
+	// durably. If s.Key is set and a subject of that kind already has it, the
+	// existing subject is returned instead and nothing is written. newID may
+	// run more than once and must not call the store. (Issuance registers
+	// new subjects through Prepared.NewSubject instead, saving a commit.)
+	CreateSubject(ctx context.Context, s *Subject, newID func() (string, error)) (*Subject, error)
+}
+
+// SubjectKind tells which registry identifier a subject has.
+type SubjectKind string
+
+// Subject kinds, one per OCES identifier.
+const (
+	KindPerson       SubjectKind = "person"       // PID
+	KindEmployee     SubjectKind = "employee"     // RID (OCES2) or UUID (OCES3)
+	KindOrganisation SubjectKind = "organisation" // UID (OCES2) or UUID (OCES3)
+	KindFunction     SubjectKind = "function"     // FID (OCES2) or UUID (OCES3)
+)
+
+// Subject is one entry of the subject registry. A CPR number is never
+// stored: Key holds its HMAC under a key that lives in the HSM.
+type Subject struct {
+	ID      string      `json:"id"` // "PID:9208-2002-2-123456789012", "CVR:12345678-RID:12345678", "UI:DK-E:G:<uuid>"
+	Kind    SubjectKind `json:"kind"`
+	Key     []byte      `json:"key,omitempty"` // lookup key, e.g. HMAC-SHA256 of the CPR number
+	CVR     string      `json:"cvr,omitempty"`
+	Name    string      `json:"name,omitempty"`
+	Created time.Time   `json:"created"`
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/ceremony"
+	"github.com/oces-pki/oces/hsm"
+	"github.com/oces-pki/oces/internal/conf"
+	"github.com/oces-pki/oces/store/bolt"
+)
+
+// Config is the server configuration file, oces.yaml. Relative paths are
+// relative to the file's directory.
+type Config struct {
+	// PublicBaseURL is what goes into certificates (AIA, CRL distribution
+	// points): where relying parties reach the public HTTP listener.
+	PublicBaseURL string                   `yaml:"public_base_url"`
+	Store         StoreConfig              `yaml:"store"`
+	Registry      RegistryConfig           `yaml:"registry"`
+	Issuers       []IssuerConfig           `yaml:"issuers"`
+	Profiles      map[string]ProfileConfig `yaml:"profiles"`
+
+	path string
+}
+
+// StoreConfig is the embedded store.
+type StoreConfig struct {
+	Path string `yaml:"path"`
+}
+
+// RegistryConfig is the subject registry.
+type RegistryConfig struct {
+	// Key is the PKCS#11 URI of the HMAC key that hashes CPR numbers.
+	Key string `yaml:"key"`
+}
+
+// IssuerConfig is one online issuing CA.
+type IssuerConfig struct {
+	Name          string   `yaml:"name"`
+	Certificate   string   `yaml:"certificate"`
+	Chain         []string `yaml:"chain"`
+	Key           string   `yaml:"key"`
+	PartitionSize int      `yaml:"partition_size"`
+}
+
+// ProfileConfig overrides a built-in profile; empty fields keep the default.
+type ProfileConfig struct {
+	Validity   conf.Duration `yaml:"validity"`
+	Policies   []string      `yaml:"policies"`
+	CPS        string        `yaml:"cps"`
+	UserNotice string        `yaml:"user_notice"`
+}
+
+// loadConfig reads and validates oces.yaml.
+func loadConfig(path string) (*Config, error) {
+	cfg := &Config{path: path}
+	if err := conf.Load(path, cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Validate implements conf.Validator.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.PublicBaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return conf.Errorf("public_base_url", "must be an absolute http(s) URL, got %q", c.PublicBaseURL)
+	}
+	if c.Store.Path == "" {
+		return conf.Errorf("store.path", "required: the bbolt database file")
+	}
+	if !strings.HasPrefix(c.Registry.Key, "pkcs11:") {
+		return conf.Errorf("registry.key", "must be the PKCS#11 URI of the registry's HMAC key")
+	}
+	if len(c.Issuers) == 0 {
+		return conf.Errorf("issuers", "at least one issuing CA is required")
+	}
+	for i, iss := range c.Issuers {
+		f := fmt.Sprintf("issuers[%d]", i)
+		switch {
+		case iss.Name == "":
+			return conf.Errorf(f+".name", "required")
+		case iss.Certificate == "":
+			return conf.Errorf(f+".certificate", "required")
+		case !strings.HasPrefix(iss.Key, "pkcs11:"):
+			return conf.Errorf(f+".key", "must be a PKCS#11 URI (pkcs11:token=…;object=…?pin-source=…)")
+		case strings.Contains(iss.Key, "pin-value="):
+			return conf.Errorf(f+".key", "must not contain pin-value; use pin-source or OCES_HSM_PIN")
+		case iss.PartitionSize < 0:
+			return conf.Errorf(f+".partition_size", "must be positive")
+		}
+	}
+	defaults := ca.DefaultProfiles()
+	for name, p := range c.Profiles {
+		if _, ok := defaults[name]; !ok {
+			return conf.Errorf("profiles."+name, "no such profile (known: %s)", strings.Join(ca.ProfileNames(defaults), ", "))
+		}
+		for j, oid := range p.Policies {
+			if _, err := parseOID(oid); err != nil {
+				return conf.Errorf(fmt.Sprintf("profiles.%s.policies[%d]", name, j), "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// profiles applies the overrides to the built-in profiles.
+func (c *Config) profiles() (map[string]*ca.Profile, error) {
+	ps := ca.DefaultProfiles()
+	for name, o := range c.Profiles {
+		p := ps[name]
+		if o.Validity != 0 {
+			p.Validity = o.Validity.D()
+		}
+		if len(o.Policies) > 0 {
+			p.Policies = nil
+			for _, s := range o.Policies {
+				oid, _ := parseOID(s) // checked in Validate
+				p.Policies = append(p.Policies, oid)
+			}
+		}
+		p.CPS, p.UserNotice = o.CPS, o.UserNotice
+		if err := p.Validate(); err != nil {
+			return nil, conf.Errorf("profiles."+name, "%v", err)
+		}
+	}
+	return ps, nil
+}
+
+func parseOID(s string) (asn1.ObjectIdentifier, error) {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("%q is not a dotted OID", s)
+	}
+	oid := make(asn1.ObjectIdentifier, len(parts))
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a dotted OID", s)
+		}
+		oid[i] = n
+	}
+	return oid, nil
+}
+
+// app is the wired CA with what must be closed after it.
+type app struct {
+	ca    *ca.CA
+	store *bolt.DB
+	hsm   *hsm.HSM
+}
+
+func (a *app) Close() error {
+	return errors.Join(a.store.Close(), a.hsm.Close())
+}
+
+// registryHasher computes the registry's keyed hashes with the HSM key.
+type registryHasher struct {
+	hsm *hsm.HSM
+	uri string
+}
+
+func (r registryHasher) MAC(ctx context.Context, data []byte) ([]byte, error) {
+	return r.hsm.MAC(ctx, r.uri, data)
+}
+
+// openApp opens the store and the HSM keys and builds the CA.
+func openApp(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *app, err error) {
+	profiles, err := cfg.profiles()
+	if err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(conf.Resolve(cfg.path, cfg.Store.Path), bolt.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{store: db, hsm: hsm.New(logger)}
+	defer func() {
+		if err != nil {
+			_ = a.Close()
+		}
+	}()
+	var issuers []*ca.Issuer
+	for i, ic := range cfg.Issuers {
+		iss, err := a.issuer(ctx, cfg, ic)
+		if err != nil {
+			return nil, fmt.Errorf("issuers[%d] (%s): %w", i, ic.Name, err)
+		}
+		issuers = append(issuers, iss)
+	}
+	a.ca, err = ca.New(ctx, ca.Config{
+		Issuers: issuers, Profiles: profiles, BaseURL: cfg.PublicBaseURL,
+		Certificates: db, Registry: db, Hasher: registryHasher{a.hsm, cfg.Registry.Key}, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) issuer(ctx context.Context, cfg *Config, ic IssuerConfig) (*ca.Issuer, error) {
+	cert, err := ceremony.ReadCertificate(conf.Resolve(cfg.path, ic.Certificate))
+	if err != nil {
+		return nil, fmt.Errorf("reading certificate: %w", err)
+	}
+	var chain []*x509.Certificate
+	for _, p := range ic.Chain {
+		cs, err := ceremony.ReadCertificates(conf.Resolve(cfg.path, p))
+		if err != nil {
+			return nil, fmt.Errorf("reading chain: %w", err)
+		}
+		chain = append(chain, cs...)
+	}
+	signer, err := a.hsm.Signer(ctx, ic.Key)
+	if err != nil {
+		return nil, fmt.Errorf("opening key: %w", err)
+	}
+	return &ca.Issuer{Name: ic.Name, Certificate: cert, Chain: chain, Signer: signer, PartitionSize: ic.PartitionSize}, nil
+}
+
+// newLogger is the process's structured logger, to standard error.
+func newLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("OCES_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

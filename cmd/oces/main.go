@@ -1,0 +1,85 @@
+// Command oces is the OCES PKI: key ceremonies, the CA, and (as they land)
+// its status, time-stamping and signing services. main only parses flags and
+// configuration and wires the packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/internal/conf"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCommand().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oces:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// Exit codes, the one place domain errors become process status.
+const (
+	exitFailure  = 1 // anything not below
+	exitUsage    = 2 // bad flags or configuration
+	exitNotFound = 3
+	exitInvalid  = 4 // the request was refused as invalid
+	exitConflict = 5 // the current state forbids the request
+)
+
+func exitCode(err error) int {
+	var ce *conf.Error
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &ce):
+		return exitUsage
+	case errors.Is(err, ca.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, ca.ErrInvalidRequest), errors.Is(err, ca.ErrLint):
+		return exitInvalid
+	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists):
+		return exitConflict
+	}
+	return exitFailure
+}
+
+// usageError is a mistake in how a command was called.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// globals are the flags every command takes.
+type globals struct {
+	output string // text or json
+}
+
+func newRootCommand() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "oces",
+		Short:         "OCES PKI: certificates for citizens, employees, organisations and systems",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.output != "text" && g.output != "json" {
+				return usagef("--output must be text or json, not %q", g.output)
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	root.AddCommand(newCeremonyCommand(g), newCertCommand(g))
+	return root
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Creates the development PKI under ./var (git-ignored), once:
+#   var/hsm/       a SoftHSM2 token "oces-dev" and its PIN file
+#   var/ceremony/  the two ceremony files, var/ca/ the CA certificates
+#   var/oces.yaml  the server configuration
+#   var/samples/   one sample certificate of every profile
+# A second run reuses what exists. Needs ./bin/oces and SoftHSM2.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+var="$root/var"
+oces="$root/bin/oces"
+export SOFTHSM2_CONF="$var/hsm/softhsm2.conf"
+module=${OCES_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+token=oces-dev
+
+say() { printf '%s\n' "$*" >&2; }
+
+# 1. The token.
+if [ ! -f "$var/hsm/pin" ]; then
+  say "dev-setup: creating SoftHSM2 token '$token' in var/hsm"
+  mkdir -p "$var/hsm/tokens"
+  chmod 700 "$var/hsm"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$var/hsm/tokens" >"$SOFTHSM2_CONF"
+  umask 077
+  od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$var/hsm/pin.tmp"
+  od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$var/hsm/so-pin"
+  softhsm2-util --init-token --free --label "$token" \
+    --pin "$(cat "$var/hsm/pin.tmp")" --so-pin "$(cat "$var/hsm/so-pin")" >/dev/null
+  mv "$var/hsm/pin.tmp" "$var/hsm/pin"
+  umask 022
+fi
+key() { printf 'pkcs11:module-path=%s;token=%s;object=%s?pin-source=%s' "$module" "$token" "$1" "$var/hsm/pin"; }
+
+# 2. The ceremonies.
+mkdir -p "$var/ceremony" "$var/ca"
+if [ ! -f "$var/ca/root.pem" ]; then
+  cat >"$var/ceremony/root.yaml" <<EOF
+# Root CA key ceremony (development). Run: oces ceremony root --config $var/ceremony/root.yaml
+key:
+  uri: "$(key oces-root-ca)"
+  algorithm: rsa-4096
+subject:
+  country: DK
+  organization: OCES PKI Development
+  common_name: OCES PKI Development Root CA
+validity: 20y
+certificate: ../ca/root.pem
+EOF
+  "$oces" ceremony root --config "$var/ceremony/root.yaml"
+fi
+if [ ! -f "$var/ca/issuing-1.pem" ]; then
+  cat >"$var/ceremony/issuing-1.yaml" <<EOF
+# Issuing CA key ceremony (development).
+name: issuing-1
+key:
+  uri: "$(key oces-issuing-1)"
+  algorithm: rsa-3072
+parent:
+  name: root
+  certificate: ../ca/root.pem
+  key: "$(key oces-root-ca)"
+subject:
+  country: DK
+  organization: OCES PKI Development
+  common_name: OCES PKI Development Issuing CA 1
+validity: 10y
+public_base_url: http://127.0.0.1:8080
+certificate: ../ca/issuing-1.pem
+EOF
+  "$oces" ceremony issuing --config "$var/ceremony/issuing-1.yaml"
+fi
+if [ ! -f "$var/hsm/registry-key.done" ]; then
+  "$oces" ceremony registry-key --key "$(key oces-registry)" >/dev/null
+  touch "$var/hsm/registry-key.done"
+fi
+
+# 3. The server configuration.
+if [ ! -f "$var/oces.yaml" ]; then
+  cat >"$var/oces.yaml" <<EOF
+# OCES PKI development configuration (made by scripts/dev-setup.sh).
+public_base_url: http://127.0.0.1:8080
+store:
+  path: oces.db
+registry:
+  key: "$(key oces-registry)"
+issuers:
+  - name: issuing-1
+    certificate: ca/issuing-1.pem
+    chain: [ca/root.pem]
+    key: "$(key oces-issuing-1)"
+EOF
+fi
+
+# 4. One sample certificate of every profile.
+samples="$var/samples"
+mkdir -p "$samples"
+issue() { # profile, then issue flags
+  local p=$1; shift
+  [ -f "$samples/$p.pem" ] && return 0
+  openssl req -new -newkey rsa:3072 -nodes -keyout "$samples/$p.key" -subj "/CN=ignored" \
+    -out "$samples/$p.csr" 2>/dev/null
+  "$oces" cert issue --config "$var/oces.yaml" --profile "$p" --csr "$samples/$p.csr" --out "$samples/$p.pem" "$@" >/dev/null
+}
+issue poces --cpr 010190-1234 --name "Jens Hansen"
+issue moces --cvr 12345678 --org "Firma A/S" --name "Karen Jensen"
+issue voces --cvr 12345678 --org "Firma A/S"
+issue foces --cvr 12345678 --org "Firma A/S" --name "Lønsystem"
+issue oces3-employee --cvr 12345678 --org "Firma A/S" --name "Karen Jensen" --given-name Karen --surname Jensen
+issue oces3-organisation --cvr 12345678 --org "Firma A/S"
+issue oces3-system --cvr 12345678 --org "Firma A/S" --name "Firma A/S Integration"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Prints where the development PKI made by dev-setup.sh lives.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+var="$root/var"
+fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2; }
+
+echo
+echo "OCES PKI development system"
+echo "  HSM token      oces-dev (SoftHSM2): tokens in var/hsm/tokens, PIN in var/hsm/pin"
+echo "  root CA        var/ca/root.pem       SHA-256 $(fp "$var/ca/root.pem")"
+echo "  issuing CA     var/ca/issuing-1.pem  SHA-256 $(fp "$var/ca/issuing-1.pem")"
+echo "  configuration  var/oces.yaml (store: var/oces.db)"
+echo "  samples        one certificate of every profile, with its key and request:"
+for f in "$var"/samples/*.pem; do
+  printf '    %-34s %s\n' "var/samples/$(basename "$f")" \
+    "$(openssl x509 -in "$f" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')"
+done
+echo
+echo "Try:"
+echo "  export SOFTHSM2_CONF=$var/hsm/softhsm2.conf"
+echo "  openssl req -new -newkey rsa:3072 -nodes -keyout me.key -subj /CN=x -out me.csr"
+echo "  ./bin/oces cert issue --profile moces --csr me.csr --cvr 12345678 --org 'Firma A/S' --name 'Jens Hansen'"
+echo "  ./bin/oces cert list"
+echo "  openssl verify -CAfile var/ca/root.pem -untrusted var/ca/issuing-1.pem var/samples/poces.pem"

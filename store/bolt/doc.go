@@ -1,0 +1,48 @@
+// Package bolt is the embedded default store of OCES PKI: every service of
+// `oces serve` keeps its state in one bbolt file (go.etcd.io/bbolt). It
+// implements ca.CertificateStore and ca.RegistryStore, plus a durable named
+// counter for CRL numbers and time-stamp serials, and iteration for the
+// status services. Nothing outside package store imports bbolt.
+//
+// # Layout
+//
+// All keys are raw bytes; serials are the 16-byte big-endian ca.Serial, so
+// every serial-keyed bucket iterates in serial order.
+//
+//	meta                     "schema" -> 1
+//	prepared                 serial -> JSON of a reserved, not yet completed issuance (with its TBS)
+//	certs                    serial -> JSON metadata of a completed certificate (no DER)
+//	der                      serial -> the certificate's DER, raw
+//	by-ca/<ca>               serial -> empty: index of completed certificates per CA
+//	revoked/<ca>             serial -> status byte: index of suspended and revoked certificates per CA
+//	issued                   <ca> -> uint64 big-endian: serials ever reserved for the CA
+//	subjects                 id -> JSON subject
+//	subject-keys             kind 0x00 key -> id
+//	counters                 name -> uint64 big-endian: the next value to hand out
+//
+// A serial lives in prepared until Complete moves it to certs; a reservation
+// that is never completed stays in prepared forever, so a serial is never
+// reused. The revoked index is written in the same transaction as every
+// status change, so a CRL reads only the suspended and revoked certificates
+// of its CA, however many good ones there are.
+//
+// # Durability
+//
+// Every method that changes state returns only after its transaction has
+// been committed and fsynced. Writes go through one writer goroutine that
+// practises group commit: it takes everything queued (up to Options.MaxBatch
+// writes), applies it in one read-write transaction and commits once, then
+// answers each caller. Nothing waits on a timer: an idle writer commits a
+// lone write at once, and a busy one batches whatever queued during the
+// previous commit. A write that fails is answered with its own error; the
+// transaction is rolled back and the others are re-applied without it, so
+// one bad write never fails its neighbours. Because of this re-application,
+// a function passed to UpdateCertificate or CreateSubject may run more than
+// once and must have no effect other than on its argument. Such a function
+// runs on the writer goroutine, so it must not call the store itself: the
+// write would wait for the writer, which waits for the function.
+//
+// A process killed at any point loses no write whose method has returned;
+// bbolt's copy-on-write pages and meta-page checksums keep the file
+// consistent.
+package bolt
