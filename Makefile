@@ -25,7 +25,7 @@ setup: deps build
 	@scripts/dev-setup.sh
 
 run: setup
-	@scripts/dev-summary.sh
+	@scripts/run.sh
 
 test: export OCES_REQUIRE_SOFTHSM = 1
 test: deps

@@ -133,3 +133,8 @@ func (c *CA) MatchCPR(ctx context.Context, pid, cpr string) (bool, error) {
 	}
 	return hmac.Equal(key, s.Key), nil
 }
+
+// Subject returns a registry entry by its identifier.
+func (c *CA) Subject(ctx context.Context, id string) (*Subject, error) {
+	return c.registry.Subject(ctx, id)
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -23,9 +24,15 @@ const (
 	// ServiceTSA is a time-stamping unit (RFC 3161 section 2.3): the only
 	// extended key usage is id-kp-timeStamping, critical.
 	ServiceTSA ServiceKind = "tsa"
-	// ServiceOfficer authenticates a CA officer or registration authority
-	// to the admin API: id-kp-clientAuth.
+	// ServiceOfficer authenticates a CA officer to the admin API:
+	// id-kp-clientAuth. An officer may do everything the API offers.
 	ServiceOfficer ServiceKind = "officer"
+	// ServiceRA authenticates a registration authority bound to one CVR
+	// number: it may enrol and suspend employee, organisation and system
+	// certificates of that CVR only.
+	ServiceRA ServiceKind = "ra"
+	// ServiceTLS is the admin API's own TLS server certificate.
+	ServiceTLS ServiceKind = "tls-server"
 )
 
 var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
@@ -39,7 +46,11 @@ type ServiceRequest struct {
 	CommonName string
 	// Organization defaults to the issuing CA's organisation.
 	Organization string
-	Validity     time.Duration
+	// CVR binds a registration authority to one organisation (ServiceRA).
+	CVR string
+	// Hosts are the DNS names and IP addresses of a TLS server (ServiceTLS).
+	Hosts    []string
+	Validity time.Duration
 }
 
 // serviceProfile returns the key usages of a service kind and its bounds.
@@ -49,8 +60,10 @@ func serviceProfile(k ServiceKind) (x509.KeyUsage, []x509.ExtKeyUsage, time.Dura
 		return x509.KeyUsageDigitalSignature, []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}, 30 * 24 * time.Hour, nil
 	case ServiceTSA:
 		return x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment, []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping}, 11 * 365 * 24 * time.Hour, nil
-	case ServiceOfficer:
+	case ServiceOfficer, ServiceRA:
 		return x509.KeyUsageDigitalSignature, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, 3 * 365 * 24 * time.Hour, nil
+	case ServiceTLS:
+		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, 3 * 365 * 24 * time.Hour, nil
 	}
 	return 0, nil, 0, fmt.Errorf("%w: unknown service certificate kind %q", ErrInvalidRequest, k)
 }
@@ -81,6 +94,14 @@ func (c *CA) IssueService(ctx context.Context, req ServiceRequest) (*Certificate
 	if org == "" && len(iss.Certificate.Subject.Organization) > 0 {
 		org = iss.Certificate.Subject.Organization[0]
 	}
+	subjectID := string(req.Kind) + ":" + req.CommonName
+	if req.Kind == ServiceRA {
+		if err := checkCVR(req.CVR); err != nil {
+			return nil, err
+		}
+		org += " // CVR:" + req.CVR
+		subjectID = "CVR:" + req.CVR
+	}
 	name := CAName{Country: "DK", Organization: org, CommonName: req.CommonName}
 	if err := name.validate(); err != nil {
 		return nil, err
@@ -108,6 +129,11 @@ func (c *CA) IssueService(ctx context.Context, req ServiceRequest) (*Certificate
 	if tmpl.NotAfter.After(iss.Certificate.NotAfter) {
 		return nil, fmt.Errorf("%w: issuing CA %s expires before this %s certificate would", ErrConflict, iss.Name, req.Kind)
 	}
+	if req.Kind == ServiceTLS {
+		if err := addHosts(tmpl, req.Hosts); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.serviceExtensions(iss, req.Kind, tmpl); err != nil {
 		return nil, err
 	}
@@ -115,7 +141,7 @@ func (c *CA) IssueService(ctx context.Context, req ServiceRequest) (*Certificate
 	if err != nil {
 		return nil, fmt.Errorf("ca: issuing %s certificate: %w", req.Kind, err)
 	}
-	prep := &Prepared{Serial: serial, CA: iss.Name, Profile: string(req.Kind), SubjectID: string(req.Kind) + ":" + req.CommonName,
+	prep := &Prepared{Serial: serial, CA: iss.Name, Profile: string(req.Kind), SubjectID: subjectID,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Created: now, TBS: tbs}
 	if err := c.certs.Reserve(ctx, prep); err != nil {
 		return nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
@@ -154,3 +180,18 @@ type StatusObserver interface {
 
 // Observe registers an observer. Call it before the CA serves requests.
 func (c *CA) Observe(o StatusObserver) { c.observers = append(c.observers, o) }
+
+// addHosts puts a TLS server's names into subjectAltName.
+func addHosts(tmpl *x509.Certificate, hosts []string) error {
+	if len(hosts) == 0 {
+		return fmt.Errorf("%w: a TLS server certificate needs at least one host name or address", ErrInvalidRequest)
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	return nil
+}

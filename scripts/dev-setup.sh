@@ -3,8 +3,10 @@
 #   var/hsm/       a SoftHSM2 token "oces-dev" and its PIN file
 #   var/ceremony/  the two ceremony files, var/ca/ the CA certificates
 #   var/oces.yaml  the server configuration
-#   var/samples/   one sample certificate of every profile
+#   var/admin/     the admin listener's TLS certificate (key in the token)
+#   var/officer/   the development officer's credential, which the CLI finds
 # A second run reuses what exists. Needs ./bin/oces and SoftHSM2.
+# (scripts/run.sh starts the server and issues the samples.)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,23 +91,19 @@ issuers:
     certificate: ca/issuing-1.pem
     chain: [ca/root.pem]
     key: "$(key oces-issuing-1)"
+public:
+  listen: 127.0.0.1:8080
+admin:
+  listen: 127.0.0.1:8443
+  tls_certificate: admin/tls.pem
+  tls_key: "$(key oces-admin-tls)"
 EOF
 fi
 
-# 4. One sample certificate of every profile.
-samples="$var/samples"
-mkdir -p "$samples"
-issue() { # profile, then issue flags
-  local p=$1; shift
-  [ -f "$samples/$p.pem" ] && return 0
-  openssl req -new -newkey rsa:3072 -nodes -keyout "$samples/$p.key" -subj "/CN=ignored" \
-    -out "$samples/$p.csr" 2>/dev/null
-  "$oces" cert issue --config "$var/oces.yaml" --profile "$p" --csr "$samples/$p.csr" --out "$samples/$p.pem" "$@" >/dev/null
-}
-issue poces --cpr 010190-1234 --name "Jens Hansen"
-issue moces --cvr 12345678 --org "Firma A/S" --name "Karen Jensen"
-issue voces --cvr 12345678 --org "Firma A/S"
-issue foces --cvr 12345678 --org "Firma A/S" --name "Lønsystem"
-issue oces3-employee --cvr 12345678 --org "Firma A/S" --name "Karen Jensen" --given-name Karen --surname Jensen
-issue oces3-organisation --cvr 12345678 --org "Firma A/S"
-issue oces3-system --cvr 12345678 --org "Firma A/S" --name "Firma A/S Integration"
+# 4. The admin listener's certificate and the development officer.
+if [ ! -f "$var/admin/tls.pem" ]; then
+  "$oces" ceremony tls --config "$var/oces.yaml" --host 127.0.0.1 --host localhost >/dev/null
+fi
+if [ ! -f "$var/officer/officer.pem" ]; then
+  "$oces" ceremony officer --config "$var/oces.yaml" --name "Development Officer" --out "$var/officer" >/dev/null
+fi

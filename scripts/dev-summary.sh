@@ -17,8 +17,9 @@ for f in "$var"/samples/*.pem; do
     "$(openssl x509 -in "$f" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')"
 done
 echo
-echo "Try:"
-echo "  export SOFTHSM2_CONF=$var/hsm/softhsm2.conf"
+echo "  officer        var/officer/officer.pem and .key (the CLI's default credential)"
+echo
+echo "Try, in a second terminal:"
 echo "  openssl req -new -newkey rsa:3072 -nodes -keyout me.key -subj /CN=x -out me.csr"
 echo "  ./bin/oces cert issue --profile moces --csr me.csr --cvr 12345678 --org 'Firma A/S' --name 'Jens Hansen'"
 echo "  ./bin/oces cert list"

@@ -40,6 +40,8 @@ func newCeremonyCommand(g *globals) *cobra.Command {
 				return ceremony.Issuing(ctx, &cfg, keys, time.Now())
 			}),
 		newRegistryKeyCommand(g),
+		newOfficerCommand(g),
+		newTLSCommand(g),
 	)
 	return cmd
 }

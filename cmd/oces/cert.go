@@ -2,101 +2,110 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/ceremony"
+	"github.com/oces-pki/oces/hsm"
 )
 
 // defaultConfig is where `make run` puts the development configuration.
 const defaultConfig = "var/oces.yaml"
 
-// certView is a certificate as the CLI prints it.
-type certView struct {
-	Serial         string    `json:"serial"`
-	CA             string    `json:"ca"`
-	Profile        string    `json:"profile"`
-	Subject        string    `json:"subject"`
-	SubjectID      string    `json:"subject_id"`
-	Partition      int       `json:"crl_partition"`
-	Status         ca.Status `json:"status"`
-	Reason         string    `json:"reason,omitempty"`
-	RevokedAt      string    `json:"revoked_at,omitempty"`
-	InvalidityDate string    `json:"invalidity_date,omitempty"`
-	NotBefore      time.Time `json:"not_before"`
-	NotAfter       time.Time `json:"not_after"`
-	PEM            string    `json:"pem,omitempty"`
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
-func viewOf(c *ca.Certificate, withPEM bool) certView {
-	v := certView{
-		Serial: c.Serial.String(), CA: c.CA, Profile: c.Profile, SubjectID: c.SubjectID,
-		Partition: c.Partition, Status: c.Status, Reason: string(c.Reason),
-		NotBefore: c.NotBefore, NotAfter: c.NotAfter,
-	}
-	if x, err := c.X509(); err == nil {
-		v.Subject = x.Subject.String()
-	}
-	if !c.RevokedAt.IsZero() {
-		v.RevokedAt = c.RevokedAt.Format(time.RFC3339)
-	}
-	if !c.InvalidityDate.IsZero() {
-		v.InvalidityDate = c.InvalidityDate.Format(time.RFC3339)
-	}
-	if withPEM {
-		v.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
-	}
-	return v
-}
-
-func (v certView) text(w io.Writer) error {
+func certText(w io.Writer, v *api.Certificate) error {
 	return fields(w, "serial", v.Serial, "ca", v.CA, "profile", v.Profile, "subject", v.Subject,
 		"subject id", v.SubjectID, "crl partition", fmt.Sprint(v.Partition), "status", string(v.Status),
 		"reason", v.Reason, "revoked at", v.RevokedAt, "invalidity date", v.InvalidityDate,
 		"not before", v.NotBefore.Format(time.RFC3339), "not after", v.NotAfter.Format(time.RFC3339))
 }
 
-// certCommand holds what every cert subcommand shares.
+// certCommand holds what every cert subcommand shares: how to reach the
+// admin API and the credential to present.
 type certCommand struct {
-	g      *globals
-	config string
+	g                       *globals
+	apiURL, cert, key, root string
 }
 
-// withCA opens the configured CA for the length of fn. The store is a
-// single-writer file: while `oces serve` runs, use its API instead.
-func (c *certCommand) withCA(ctx context.Context, fn func(*ca.CA) error) error {
-	cfg, err := loadConfig(c.config)
+// client connects to the admin API with the officer's credential. The
+// credential's key is a PEM file or a PKCS#11 URI.
+func (c *certCommand) client(ctx context.Context) (*api.Client, func(), error) {
+	chain, err := ceremony.ReadCertificates(c.cert)
+	if err != nil {
+		return nil, nil, usagef("reading the officer certificate (--cert, $OCES_CERT): %v; make one with 'oces ceremony officer'", err)
+	}
+	roots := x509.NewCertPool()
+	rootCerts, err := ceremony.ReadCertificates(c.root)
+	if err != nil {
+		return nil, nil, usagef("reading the CA certificate to trust (--ca-file, $OCES_CA_FILE): %v", err)
+	}
+	for _, r := range rootCerts {
+		roots.AddCert(r)
+	}
+	tc := tls.Certificate{Leaf: chain[0]}
+	for _, x := range chain {
+		tc.Certificate = append(tc.Certificate, x.Raw)
+	}
+	closer := func() {}
+	if strings.HasPrefix(c.key, "pkcs11:") {
+		h := hsm.New(newLogger())
+		signer, err := h.Signer(ctx, c.key)
+		if err != nil {
+			h.Close()
+			return nil, nil, fmt.Errorf("opening the officer key: %w", err)
+		}
+		tc.PrivateKey, closer = signer, func() { h.Close() }
+	} else {
+		pair, err := tls.LoadX509KeyPair(c.cert, c.key)
+		if err != nil {
+			return nil, nil, usagef("loading the officer key (--key, $OCES_KEY): %v", err)
+		}
+		tc.PrivateKey = pair.PrivateKey
+	}
+	return api.NewClient(strings.TrimSuffix(c.apiURL, "/"), tc, roots, 60*time.Second), closer, nil
+}
+
+// call runs fn with an API client.
+func (c *certCommand) call(cmd *cobra.Command, fn func(*api.Client) error) error {
+	cl, closer, err := c.client(cmd.Context())
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, newLogger())
-	if err != nil {
-		return err
-	}
-	err = fn(a.ca)
-	if cerr := a.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	defer closer()
+	return fn(cl)
 }
 
 func newCertCommand(g *globals) *cobra.Command {
 	cc := &certCommand{g: g}
 	cmd := &cobra.Command{
 		Use:   "cert",
-		Short: "Issue, inspect, suspend, release and revoke certificates",
+		Short: "Issue, inspect, suspend, release and revoke certificates through the admin API",
+		Long: `The cert commands are clients of the admin API of 'oces serve'. They authenticate
+with an officer (or registration authority) certificate; in development they find
+the one 'make run' made under var/officer/.`,
 	}
-	cfg := os.Getenv("OCES_CONFIG")
-	if cfg == "" {
-		cfg = defaultConfig
-	}
-	cmd.PersistentFlags().StringVarP(&cc.config, "config", "c", cfg, "server configuration (env OCES_CONFIG)")
+	f := cmd.PersistentFlags()
+	f.StringVar(&cc.apiURL, "api", envOr("OCES_API", "https://127.0.0.1:8443"), "admin API base URL (env OCES_API)")
+	f.StringVar(&cc.cert, "cert", envOr("OCES_CERT", "var/officer/officer.pem"), "officer certificate with its chain, PEM (env OCES_CERT)")
+	f.StringVar(&cc.key, "key", envOr("OCES_KEY", "var/officer/officer.key"), "officer key: PEM file or PKCS#11 URI (env OCES_KEY)")
+	f.StringVar(&cc.root, "ca-file", envOr("OCES_CA_FILE", "var/ca/root.pem"), "CA certificate(s) to trust for the server, PEM (env OCES_CA_FILE)")
 	cmd.AddCommand(cc.issue(), cc.show(), cc.list(),
 		cc.statusCommand("suspend", "Suspend a certificate (certificateHold); 'release' undoes it"),
 		cc.statusCommand("release", "Release a suspended certificate back to good"),
@@ -105,7 +114,7 @@ func newCertCommand(g *globals) *cobra.Command {
 }
 
 func (c *certCommand) issue() *cobra.Command {
-	var req ca.IssueRequest
+	var req api.IssueRequest
 	var csrPath, outPath string
 	cmd := &cobra.Command{
 		Use:   "issue --profile P --csr FILE [subject flags]",
@@ -121,24 +130,26 @@ func (c *certCommand) issue() *cobra.Command {
 			if err != nil {
 				return usagef("reading --csr: %v", err)
 			}
-			req.CSR = csr
-			return c.withCA(cmd.Context(), func(a *ca.CA) error {
-				cert, err := a.Issue(cmd.Context(), req)
+			if !strings.Contains(string(csr), "-----BEGIN") {
+				csr = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})
+			}
+			req.CSR = string(csr)
+			return c.call(cmd, func(cl *api.Client) error {
+				cert, err := cl.Issue(cmd.Context(), req)
 				if err != nil {
 					return err
 				}
 				if outPath != "" {
-					if err := os.WriteFile(outPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.DER}), 0o644); err != nil {
+					if err := os.WriteFile(outPath, []byte(cert.PEM), 0o644); err != nil {
 						return fmt.Errorf("certificate %s is issued and stored, but writing %s failed: %w (get it again with 'oces cert show %s')", cert.Serial, outPath, err, cert.Serial)
 					}
 				}
-				v := viewOf(cert, true)
-				return c.g.printer(cmd.OutOrStdout()).print(v, func(w io.Writer) error {
-					if err := v.text(w); err != nil {
+				return c.g.printer(cmd.OutOrStdout()).print(cert, func(w io.Writer) error {
+					if err := certText(w, cert); err != nil {
 						return err
 					}
 					if outPath == "" {
-						_, err = io.WriteString(w, v.PEM)
+						_, err = io.WriteString(w, cert.PEM)
 					}
 					return err
 				})
@@ -158,18 +169,21 @@ func (c *certCommand) issue() *cobra.Command {
 	f.StringVar(&req.SubjectID, "subject-id", "", "issue again for an existing registry identifier (PID, RID, UID, FID or UUID)")
 	f.StringVar(&req.Email, "email", "", "e-mail address for subjectAltName")
 	f.StringVar(&outPath, "out", "", "write the certificate (PEM) to this file")
+	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return ca.ProfileNames(ca.DefaultProfiles()), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
-func parseSerialArg(args []string) (ca.Serial, error) {
+func serialArg(args []string) (string, error) {
 	if len(args) != 1 {
-		return ca.Serial{}, usagef("give exactly one serial number (hexadecimal, as 'oces cert list' prints it)")
+		return "", usagef("give exactly one serial number (hexadecimal, as 'oces cert list' prints it)")
 	}
 	s, err := ca.ParseSerial(args[0])
 	if err != nil {
-		return s, usagef("%v", err)
+		return "", usagef("%v", err)
 	}
-	return s, nil
+	return s.String(), nil
 }
 
 func (c *certCommand) show() *cobra.Command {
@@ -177,21 +191,20 @@ func (c *certCommand) show() *cobra.Command {
 		Use:   "show SERIAL",
 		Short: "Show one certificate and its status",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			serial, err := parseSerialArg(args)
+			serial, err := serialArg(args)
 			if err != nil {
 				return err
 			}
-			return c.withCA(cmd.Context(), func(a *ca.CA) error {
-				cert, err := a.Certificate(cmd.Context(), serial)
+			return c.call(cmd, func(cl *api.Client) error {
+				cert, err := cl.Show(cmd.Context(), serial)
 				if err != nil {
 					return err
 				}
-				v := viewOf(cert, true)
-				return c.g.printer(cmd.OutOrStdout()).print(v, func(w io.Writer) error {
-					if err := v.text(w); err != nil {
+				return c.g.printer(cmd.OutOrStdout()).print(cert, func(w io.Writer) error {
+					if err := certText(w, cert); err != nil {
 						return err
 					}
-					_, err := io.WriteString(w, v.PEM)
+					_, err := io.WriteString(w, cert.PEM)
 					return err
 				})
 			})
@@ -200,46 +213,36 @@ func (c *certCommand) show() *cobra.Command {
 }
 
 func (c *certCommand) list() *cobra.Command {
-	var q ca.ListQuery
-	var status, after string
+	var status, profile, caName, after string
+	var limit int
 	cmd := &cobra.Command{
 		Use:   "list [--status S] [--profile P] [--ca CA]",
 		Short: "List certificates, in serial order, a page at a time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
 			if status != "" {
-				if q.Status, err = ca.ParseStatus(status); err != nil {
+				if _, err := ca.ParseStatus(status); err != nil {
 					return usagef("--status: %v", err)
 				}
 			}
-			if after != "" {
-				if q.After, err = ca.ParseSerial(after); err != nil {
-					return usagef("--after: %v", err)
+			q := url.Values{}
+			for k, v := range map[string]string{"status": status, "profile": profile, "ca": caName, "after": after, "limit": fmt.Sprint(limit)} {
+				if v != "" {
+					q.Set(k, v)
 				}
 			}
-			return c.withCA(cmd.Context(), func(a *ca.CA) error {
-				page, err := a.Certificates(cmd.Context(), q)
+			return c.call(cmd, func(cl *api.Client) error {
+				page, err := cl.List(cmd.Context(), q)
 				if err != nil {
 					return err
 				}
-				out := struct {
-					Certificates []certView `json:"certificates"`
-					Next         string     `json:"next,omitempty"`
-				}{Certificates: []certView{}}
-				for _, cert := range page.Certificates {
-					out.Certificates = append(out.Certificates, viewOf(cert, false))
-				}
-				if page.Next != nil {
-					out.Next = page.Next.String()
-				}
-				return c.g.printer(cmd.OutOrStdout()).print(out, func(w io.Writer) error {
+				return c.g.printer(cmd.OutOrStdout()).print(page, func(w io.Writer) error {
 					fmt.Fprintln(w, "SERIAL\tCA\tPROFILE\tSTATUS\tNOT AFTER\tSUBJECT")
-					for _, v := range out.Certificates {
+					for _, v := range page.Certificates {
 						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Serial, v.CA, v.Profile, v.Status, v.NotAfter.Format(time.DateOnly), v.Subject)
 					}
-					if out.Next != "" {
-						fmt.Fprintf(w, "more: oces cert list --after %s\n", out.Next)
+					if page.Next != "" {
+						fmt.Fprintf(w, "more: oces cert list --after %s\n", page.Next)
 					}
 					return nil
 				})
@@ -248,10 +251,10 @@ func (c *certCommand) list() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&status, "status", "", "only this status: good, suspended or revoked")
-	f.StringVar(&q.Profile, "profile", "", "only this profile")
-	f.StringVar(&q.CA, "ca", "", "only this issuing CA")
+	f.StringVar(&profile, "profile", "", "only this profile")
+	f.StringVar(&caName, "ca", "", "only this issuing CA")
 	f.StringVar(&after, "after", "", "start after this serial (the 'next' of the previous page)")
-	f.IntVar(&q.Limit, "limit", 100, "at most this many (1 to 1000)")
+	f.IntVar(&limit, "limit", 100, "at most this many (1 to 1000)")
 	return cmd
 }
 
@@ -260,15 +263,15 @@ func (c *certCommand) statusCommand(verb, short string) *cobra.Command {
 		Use:   verb + " SERIAL",
 		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			serial, err := parseSerialArg(args)
+			serial, err := serialArg(args)
 			if err != nil {
 				return err
 			}
-			return c.changeStatus(cmd, func(a *ca.CA) (*ca.Certificate, error) {
+			return c.changeStatus(cmd, func(cl *api.Client) (*api.Certificate, error) {
 				if verb == "suspend" {
-					return a.Suspend(cmd.Context(), serial)
+					return cl.Suspend(cmd.Context(), serial)
 				}
-				return a.Release(cmd.Context(), serial)
+				return cl.Release(cmd.Context(), serial)
 			})
 		},
 	}
@@ -280,22 +283,20 @@ func (c *certCommand) revoke() *cobra.Command {
 		Use:   "revoke SERIAL --reason R [--invalidity-date T]",
 		Short: "Revoke a certificate; revocation is final",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			serial, err := parseSerialArg(args)
+			serial, err := serialArg(args)
 			if err != nil {
 				return err
 			}
-			r, err := ca.ParseRevocationReason(reason)
-			if err != nil {
+			if _, err := ca.ParseRevocationReason(reason); err != nil {
 				return usagef("--reason: %v", err)
 			}
-			var inv time.Time
 			if invalidity != "" {
-				if inv, err = time.Parse(time.RFC3339, invalidity); err != nil {
+				if _, err := time.Parse(time.RFC3339, invalidity); err != nil {
 					return usagef("--invalidity-date must be RFC 3339, e.g. 2026-11-20T08:00:00Z")
 				}
 			}
-			return c.changeStatus(cmd, func(a *ca.CA) (*ca.Certificate, error) {
-				return a.Revoke(cmd.Context(), serial, r, inv)
+			return c.changeStatus(cmd, func(cl *api.Client) (*api.Certificate, error) {
+				return cl.Revoke(cmd.Context(), serial, api.RevokeRequest{Reason: reason, InvalidityDate: invalidity})
 			})
 		},
 	}
@@ -304,13 +305,12 @@ func (c *certCommand) revoke() *cobra.Command {
 	return cmd
 }
 
-func (c *certCommand) changeStatus(cmd *cobra.Command, fn func(*ca.CA) (*ca.Certificate, error)) error {
-	return c.withCA(cmd.Context(), func(a *ca.CA) error {
-		cert, err := fn(a)
+func (c *certCommand) changeStatus(cmd *cobra.Command, fn func(*api.Client) (*api.Certificate, error)) error {
+	return c.call(cmd, func(cl *api.Client) error {
+		cert, err := fn(cl)
 		if err != nil {
 			return err
 		}
-		v := viewOf(cert, false)
-		return c.g.printer(cmd.OutOrStdout()).print(v, v.text)
+		return c.g.printer(cmd.OutOrStdout()).print(cert, func(w io.Writer) error { return certText(w, cert) })
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -29,9 +30,37 @@ type Config struct {
 	Registry      RegistryConfig           `yaml:"registry"`
 	Issuers       []IssuerConfig           `yaml:"issuers"`
 	Profiles      map[string]ProfileConfig `yaml:"profiles"`
+	Public        PublicConfig             `yaml:"public"`
+	Admin         AdminConfig              `yaml:"admin"`
+	Limits        LimitsConfig             `yaml:"limits"`
 
 	path string
 }
+
+// PublicConfig is the plain-HTTP listener for relying parties.
+type PublicConfig struct {
+	Enabled *bool  `yaml:"enabled"` // default true
+	Listen  string `yaml:"listen"`  // default 127.0.0.1:8080
+}
+
+// AdminConfig is the HTTPS listener of the admin API.
+type AdminConfig struct {
+	Enabled        *bool  `yaml:"enabled"` // default true
+	Listen         string `yaml:"listen"`  // default 127.0.0.1:8443
+	TLSCertificate string `yaml:"tls_certificate"`
+	TLSKey         string `yaml:"tls_key"` // PKCS#11 URI
+}
+
+// LimitsConfig bounds what clients can make a listener do.
+type LimitsConfig struct {
+	ReadTimeout   conf.Duration `yaml:"read_timeout"`
+	WriteTimeout  conf.Duration `yaml:"write_timeout"`
+	IdleTimeout   conf.Duration `yaml:"idle_timeout"`
+	MaxBodyBytes  int64         `yaml:"max_body_bytes"`
+	MaxConcurrent int           `yaml:"max_concurrent"`
+}
+
+func enabled(b *bool) bool { return b == nil || *b }
 
 // StoreConfig is the embedded store.
 type StoreConfig struct {
@@ -100,6 +129,9 @@ func (c *Config) Validate() error {
 			return conf.Errorf(f+".partition_size", "must be positive")
 		}
 	}
+	if err := c.validateListeners(); err != nil {
+		return err
+	}
 	defaults := ca.DefaultProfiles()
 	for name, p := range c.Profiles {
 		if _, ok := defaults[name]; !ok {
@@ -110,6 +142,32 @@ func (c *Config) Validate() error {
 				return conf.Errorf(fmt.Sprintf("profiles.%s.policies[%d]", name, j), "%v", err)
 			}
 		}
+	}
+	return nil
+}
+
+func (c *Config) validateListeners() error {
+	if c.Public.Listen == "" {
+		c.Public.Listen = "127.0.0.1:8080"
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = "127.0.0.1:8443"
+	}
+	for f, addr := range map[string]string{"public.listen": c.Public.Listen, "admin.listen": c.Admin.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return conf.Errorf(f, "must be host:port, got %q", addr)
+		}
+	}
+	if enabled(c.Admin.Enabled) && (c.Admin.TLSCertificate == "" || !strings.HasPrefix(c.Admin.TLSKey, "pkcs11:")) {
+		return conf.Errorf("admin", "tls_certificate and tls_key (a PKCS#11 URI) are required; make them with 'oces ceremony tls'")
+	}
+	switch {
+	case c.Limits.ReadTimeout.D() < 0, c.Limits.WriteTimeout.D() < 0, c.Limits.IdleTimeout.D() < 0:
+		return conf.Errorf("limits", "timeouts must not be negative")
+	case c.Limits.MaxBodyBytes < 0 || c.Limits.MaxBodyBytes > 64<<20:
+		return conf.Errorf("limits.max_body_bytes", "must be between 0 (default 1 MiB) and 64 MiB")
+	case c.Limits.MaxConcurrent < 0:
+		return conf.Errorf("limits.max_concurrent", "must not be negative")
 	}
 	return nil
 }

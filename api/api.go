@@ -1,0 +1,181 @@
+// Package api is the admin JSON API under /api/v1/, served over HTTPS with
+// client-certificate authentication: CA officers may do everything;
+// registration authorities, bound to one CVR number, may enrol and suspend
+// employee, organisation and system certificates of that CVR only.
+//
+// Handlers only decode, authorise, call the CA, map errors and encode; the
+// one table of error kinds to HTTP status is statusOf.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/oces-pki/oces/ca"
+)
+
+// Authority is what the API needs of the CA.
+type Authority interface {
+	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Certificate, error)
+	Certificate(ctx context.Context, serial ca.Serial) (*ca.Certificate, error)
+	Certificates(ctx context.Context, q ca.ListQuery) (*ca.CertificatePage, error)
+	Suspend(ctx context.Context, serial ca.Serial) (*ca.Certificate, error)
+	Release(ctx context.Context, serial ca.Serial) (*ca.Certificate, error)
+	Revoke(ctx context.Context, serial ca.Serial, reason ca.RevocationReason, invalidity time.Time) (*ca.Certificate, error)
+	Subject(ctx context.Context, id string) (*ca.Subject, error)
+	MatchCPR(ctx context.Context, pid, cpr string) (bool, error)
+}
+
+// Recorder writes an audit record of an officer action. It is called after
+// the action, with its outcome.
+type Recorder interface {
+	Record(ctx context.Context, ev Event) error
+}
+
+// Event is one officer action for the audit chain.
+type Event struct {
+	Actor   *Principal
+	Action  string // "cert.issue", "cert.revoke", …
+	Target  string // serial or subject id
+	Outcome string // "ok" or the error
+}
+
+// Config wires the API.
+type Config struct {
+	CA       Authority
+	Recorder Recorder // optional
+	Logger   *slog.Logger
+	// MaxBodyBytes bounds a request body; default 64 KiB.
+	MaxBodyBytes int64
+}
+
+// API is the admin API handler.
+type API struct {
+	ca      Authority
+	rec     Recorder
+	log     *slog.Logger
+	maxBody int64
+	mux     *http.ServeMux
+}
+
+// New builds the handler. Mount it at the root of the admin listener.
+func New(cfg Config) *API {
+	a := &API{ca: cfg.CA, rec: cfg.Recorder, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = 64 << 10
+	}
+	a.mux.HandleFunc("POST /api/v1/certificates", a.authorised(a.issue))
+	a.mux.HandleFunc("GET /api/v1/certificates", a.authorised(a.list))
+	a.mux.HandleFunc("GET /api/v1/certificates/{serial}", a.authorised(a.show))
+	a.mux.HandleFunc("POST /api/v1/certificates/{serial}/suspend", a.authorised(a.suspend))
+	a.mux.HandleFunc("POST /api/v1/certificates/{serial}/release", a.authorised(a.release))
+	a.mux.HandleFunc("POST /api/v1/certificates/{serial}/revoke", a.authorised(a.revoke))
+	a.mux.HandleFunc("GET /api/v1/subjects/{id}", a.authorised(a.subject))
+	a.mux.HandleFunc("POST /api/v1/subjects/match-cpr", a.authorised(a.matchCPR))
+	a.mux.HandleFunc("GET /api/v1/whoami", a.authorised(a.whoami))
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Sentinels of the API layer.
+var (
+	ErrUnauthenticated = errors.New("api: a valid client certificate of a CA officer or registration authority is required")
+	ErrForbidden       = errors.New("api: forbidden")
+)
+
+// statusOf is the one place errors become HTTP status codes.
+func statusOf(err error) int {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, ca.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ca.ErrInvalidRequest), errors.Is(err, ca.ErrLint), errors.Is(err, errBadJSON):
+		return http.StatusBadRequest
+	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists), errors.Is(err, ca.ErrSubjectExists):
+		return http.StatusConflict
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+var errBadJSON = errors.New("api: malformed JSON body")
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		id := requestID(r)
+		a.log.ErrorContext(r.Context(), "api: internal error", "request_id", id, "path", r.URL.Path, "err", err)
+		msg = "internal error; the server log has the details under request id " + id
+	}
+	writeJSON(w, status, Error{Error: msg})
+}
+
+func requestID(r *http.Request) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%p%d", r, time.Now().UnixNano()))
+	return hex.EncodeToString(sum[:6])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// decode reads a bounded JSON body strictly.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errBadJSON, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON object", errBadJSON)
+	}
+	return nil
+}
+
+// record writes the audit event of an action; a failure to record is logged
+// loudly but does not undo the action, which is already durable.
+func (a *API) record(ctx context.Context, p *Principal, action, target string, err error) {
+	if a.rec == nil {
+		return
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = err.Error()
+	}
+	if rerr := a.rec.Record(ctx, Event{Actor: p, Action: action, Target: target, Outcome: outcome}); rerr != nil {
+		a.log.ErrorContext(ctx, "api: writing audit record failed", "action", action, "target", target, "err", rerr)
+	}
+}

@@ -1,0 +1,335 @@
+package api
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/oces-pki/oces/ca"
+)
+
+// IssueRequest is the body of POST /api/v1/certificates.
+type IssueRequest struct {
+	CA           string `json:"ca,omitempty"`
+	Profile      string `json:"profile"`
+	CSR          string `json:"csr"` // PEM
+	Name         string `json:"name,omitempty"`
+	GivenName    string `json:"given_name,omitempty"`
+	Surname      string `json:"surname,omitempty"`
+	Organization string `json:"organization,omitempty"`
+	CVR          string `json:"cvr,omitempty"`
+	CPR          string `json:"cpr,omitempty"`
+	SubjectID    string `json:"subject_id,omitempty"`
+	Email        string `json:"email,omitempty"`
+}
+
+// Certificate is a certificate as the API returns it.
+type Certificate struct {
+	Serial         string    `json:"serial"`
+	CA             string    `json:"ca"`
+	Profile        string    `json:"profile"`
+	Subject        string    `json:"subject"`
+	SubjectID      string    `json:"subject_id"`
+	Partition      int       `json:"crl_partition"`
+	Status         ca.Status `json:"status"`
+	Reason         string    `json:"reason,omitempty"`
+	RevokedAt      string    `json:"revoked_at,omitempty"`
+	InvalidityDate string    `json:"invalidity_date,omitempty"`
+	NotBefore      time.Time `json:"not_before"`
+	NotAfter       time.Time `json:"not_after"`
+	PEM            string    `json:"pem,omitempty"`
+}
+
+// CertificateOf renders a stored certificate.
+func CertificateOf(c *ca.Certificate, withPEM bool) Certificate {
+	v := Certificate{
+		Serial: c.Serial.String(), CA: c.CA, Profile: c.Profile, SubjectID: c.SubjectID,
+		Partition: c.Partition, Status: c.Status, Reason: string(c.Reason),
+		NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+	}
+	if x, err := c.X509(); err == nil {
+		v.Subject = x.Subject.String()
+	}
+	if !c.RevokedAt.IsZero() {
+		v.RevokedAt = c.RevokedAt.Format(time.RFC3339)
+	}
+	if !c.InvalidityDate.IsZero() {
+		v.InvalidityDate = c.InvalidityDate.Format(time.RFC3339)
+	}
+	if withPEM && len(c.DER) > 0 {
+		v.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
+	}
+	return v
+}
+
+// CertificateList is the body of GET /api/v1/certificates.
+type CertificateList struct {
+	Certificates []Certificate `json:"certificates"`
+	Next         string        `json:"next,omitempty"`
+}
+
+// RevokeRequest is the body of POST …/revoke.
+type RevokeRequest struct {
+	Reason         string `json:"reason"`
+	InvalidityDate string `json:"invalidity_date,omitempty"` // RFC 3339
+}
+
+// MatchCPRRequest asks whether a PID belongs to a CPR number.
+type MatchCPRRequest struct {
+	PID string `json:"pid"`
+	CPR string `json:"cpr"`
+}
+
+// MatchCPRResponse is yes or no; the CPR number is never returned.
+type MatchCPRResponse struct {
+	Match bool `json:"match"`
+}
+
+func (a *API) issue(w http.ResponseWriter, r *http.Request, p *Principal) {
+	var body IssueRequest
+	if err := a.decode(w, r, &body); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	req := ca.IssueRequest{
+		CA: body.CA, Profile: body.Profile, CSR: []byte(body.CSR), Name: body.Name,
+		GivenName: body.GivenName, Surname: body.Surname, Organization: body.Organization,
+		CVR: body.CVR, CPR: body.CPR, SubjectID: body.SubjectID, Email: body.Email,
+	}
+	if err := p.mayIssue(&req); err != nil {
+		a.record(r.Context(), p, "cert.issue", body.Profile, err)
+		a.fail(w, r, err)
+		return
+	}
+	cert, err := a.ca.Issue(r.Context(), req)
+	target := body.Profile
+	if cert != nil {
+		target = cert.Serial.String()
+	}
+	a.record(r.Context(), p, "cert.issue", target, err)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, CertificateOf(cert, true))
+}
+
+func (a *API) serial(r *http.Request) (ca.Serial, error) {
+	s, err := ca.ParseSerial(r.PathValue("serial"))
+	if err != nil {
+		return s, fmt.Errorf("%w: %v", ca.ErrInvalidRequest, err)
+	}
+	return s, nil
+}
+
+// load fetches the certificate named in the path and checks the scope.
+func (a *API) load(r *http.Request, p *Principal) (*ca.Certificate, error) {
+	s, err := a.serial(r)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.ca.Certificate(r.Context(), s)
+	if err != nil {
+		return nil, err
+	}
+	return c, a.mayTouch(r.Context(), p, c)
+}
+
+func (a *API) show(w http.ResponseWriter, r *http.Request, p *Principal) {
+	c, err := a.load(r, p)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, CertificateOf(c, true))
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := officerOnly(p, "list certificates"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q, err := listQuery(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	page, err := a.ca.Certificates(r.Context(), q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := CertificateList{Certificates: make([]Certificate, 0, len(page.Certificates))}
+	for _, c := range page.Certificates {
+		out.Certificates = append(out.Certificates, CertificateOf(c, false))
+	}
+	if page.Next != nil {
+		out.Next = page.Next.String()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func listQuery(r *http.Request) (ca.ListQuery, error) {
+	v := r.URL.Query()
+	q := ca.ListQuery{CA: v.Get("ca"), Profile: v.Get("profile"), Limit: 100}
+	var err error
+	if s := v.Get("status"); s != "" {
+		if q.Status, err = ca.ParseStatus(s); err != nil {
+			return q, fmt.Errorf("%w: %v", ca.ErrInvalidRequest, err)
+		}
+	}
+	if s := v.Get("after"); s != "" {
+		if q.After, err = ca.ParseSerial(s); err != nil {
+			return q, fmt.Errorf("%w: after: %v", ca.ErrInvalidRequest, err)
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 1 {
+			return q, fmt.Errorf("%w: limit must be a positive number", ca.ErrInvalidRequest)
+		}
+	}
+	return q, nil
+}
+
+func (a *API) suspend(w http.ResponseWriter, r *http.Request, p *Principal) {
+	a.changeStatus(w, r, p, "cert.suspend", func(c *ca.Certificate) (*ca.Certificate, error) {
+		return a.ca.Suspend(r.Context(), c.Serial)
+	})
+}
+
+func (a *API) release(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := officerOnly(p, "release a suspended certificate"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.changeStatus(w, r, p, "cert.release", func(c *ca.Certificate) (*ca.Certificate, error) {
+		return a.ca.Release(r.Context(), c.Serial)
+	})
+}
+
+func (a *API) revoke(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := officerOnly(p, "revoke a certificate"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var body RevokeRequest
+	if err := a.decode(w, r, &body); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	reason, err := ca.ParseRevocationReason(body.Reason)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var inv time.Time
+	if body.InvalidityDate != "" {
+		if inv, err = time.Parse(time.RFC3339, body.InvalidityDate); err != nil {
+			a.fail(w, r, fmt.Errorf("%w: invalidity_date must be RFC 3339", ca.ErrInvalidRequest))
+			return
+		}
+	}
+	a.changeStatus(w, r, p, "cert.revoke", func(c *ca.Certificate) (*ca.Certificate, error) {
+		return a.ca.Revoke(r.Context(), c.Serial, reason, inv)
+	})
+}
+
+func (a *API) changeStatus(w http.ResponseWriter, r *http.Request, p *Principal, action string,
+	fn func(*ca.Certificate) (*ca.Certificate, error)) {
+	c, err := a.load(r, p)
+	if err != nil {
+		a.record(r.Context(), p, action, r.PathValue("serial"), err)
+		a.fail(w, r, err)
+		return
+	}
+	updated, err := fn(c)
+	a.record(r.Context(), p, action, c.Serial.String(), err)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, CertificateOf(updated, false))
+}
+
+// Subject is a registry entry as the API shows it: never a key or CPR.
+type Subject struct {
+	ID      string         `json:"id"`
+	Kind    ca.SubjectKind `json:"kind"`
+	CVR     string         `json:"cvr,omitempty"`
+	Name    string         `json:"name,omitempty"`
+	Created time.Time      `json:"created"`
+}
+
+func (a *API) subject(w http.ResponseWriter, r *http.Request, p *Principal) {
+	s, err := a.ca.Subject(r.Context(), r.PathValue("id"))
+	if err == nil && p.Role == RoleRA && s.CVR != p.CVR {
+		err = fmt.Errorf("%w: subject outside the scope of this registration authority", ErrForbidden)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Subject{ID: s.ID, Kind: s.Kind, CVR: s.CVR, Name: s.Name, Created: s.Created})
+}
+
+func (a *API) matchCPR(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := officerOnly(p, "match CPR numbers"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var body MatchCPRRequest
+	if err := a.decode(w, r, &body); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ok, err := a.ca.MatchCPR(r.Context(), body.PID, body.CPR)
+	a.record(r.Context(), p, "registry.match-cpr", body.PID, err)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, MatchCPRResponse{Match: ok})
+}
+
+func (a *API) whoami(w http.ResponseWriter, _ *http.Request, p *Principal) {
+	writeJSON(w, http.StatusOK, p)
+}
+
+// ErrorOf turns an error response body back into an error, for clients.
+func ErrorOf(status int, body []byte) error {
+	var e Error
+	if jsonErr := json.Unmarshal(body, &e); jsonErr != nil || e.Error == "" {
+		return fmt.Errorf("api: HTTP %d", status)
+	}
+	return &StatusError{Status: status, Message: e.Error}
+}
+
+// StatusError is an error answered by the API.
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string { return e.Message }
+
+// Is lets clients test an API error with the ca sentinels.
+func (e *StatusError) Is(target error) bool {
+	switch e.Status {
+	case http.StatusNotFound:
+		return target == ca.ErrNotFound
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		return target == ca.ErrInvalidRequest
+	case http.StatusConflict:
+		return target == ca.ErrConflict
+	case http.StatusUnauthorized:
+		return target == ErrUnauthenticated
+	case http.StatusForbidden:
+		return target == ErrForbidden
+	}
+	return false
+}
+
+var _ error = (*StatusError)(nil)

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/oces-pki/oces/api"
+	"github.com/oces-pki/oces/ceremony"
+	"github.com/oces-pki/oces/internal/conf"
+	"github.com/oces-pki/oces/server"
+)
+
+func newServeCommand(_ *globals) *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "serve [--config FILE]",
+		Short: "Run the CA's services: the public HTTP listener and the admin API",
+		Long: `Runs every service the configuration switches on, in one process on one store:
+the public listener (CA certificates, health, metrics, and the status services)
+and the admin API over HTTPS with client-certificate authentication.
+Ctrl-C or SIGTERM stops it, finishing requests in flight.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, newLogger(), cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVarP(&configPath, "config", "c", envOr("OCES_CONFIG", defaultConfig), "server configuration (env OCES_CONFIG)")
+	return cmd
+}
+
+// serve wires the configured services and runs them until ctx ends.
+func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{ Write([]byte) (int, error) }) error {
+	a, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limits := server.Limits{
+		ReadTimeout: cfg.Limits.ReadTimeout.D(), WriteTimeout: cfg.Limits.WriteTimeout.D(),
+		IdleTimeout: cfg.Limits.IdleTimeout.D(), MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxConcurrent: cfg.Limits.MaxConcurrent,
+	}
+	var listeners []server.Listener
+	var names []string
+	if enabled(cfg.Public.Enabled) {
+		listeners = append(listeners, server.Listener{Name: "public", Addr: cfg.Public.Listen, Handler: a.publicHandler(reg), Limits: limits})
+		names = append(names, "public")
+	}
+	if enabled(cfg.Admin.Enabled) {
+		tlsConf, err := a.adminTLS(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		h := api.New(api.Config{CA: a.ca, Logger: logger, MaxBodyBytes: limits.MaxBodyBytes})
+		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: h, TLS: tlsConf, Limits: limits})
+		names = append(names, "admin")
+	}
+	if len(listeners) == 0 {
+		return usagef("every listener is switched off in %s; enable public or admin", cfg.path)
+	}
+	srv, err := server.New(logger, reg, listeners...)
+	if err != nil {
+		return err
+	}
+	for i, n := range names {
+		scheme := "http"
+		if n == "admin" {
+			scheme = "https"
+		}
+		fmt.Fprintf(out, "%-7s %s://%s\n", n, scheme, srv.Addr(i))
+	}
+	fmt.Fprintf(out, "ready; try: ./bin/oces cert list   (Ctrl-C stops)\n")
+	logger.Info("serving", "listeners", strings.Join(names, ","))
+	err = srv.Serve(ctx, 30*time.Second)
+	logger.Info("stopped")
+	return err
+}
+
+// publicHandler routes the public listener.
+func (a *app) publicHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/ca/", server.CAFiles(a.caFiles()))
+	mux.Handle("GET /healthz", server.Health(server.Check{Name: "store", Run: func(ctx context.Context) error {
+		_, err := a.store.CountIssued(ctx, a.ca.Issuers()[0].Name)
+		return err
+	}}))
+	mux.Handle("GET /metrics", server.MetricsHandler(reg))
+	return mux
+}
+
+// caFiles names every CA certificate the public listener serves: each
+// issuing CA by its name, and each parent by the name its children's
+// caIssuers URL gives it (/ca/root.cer → "root").
+func (a *app) caFiles() map[string]*x509.Certificate {
+	files := map[string]*x509.Certificate{}
+	for _, iss := range a.ca.Issuers() {
+		files[iss.Name] = iss.Certificate
+		for _, u := range iss.Certificate.IssuingCertificateURL {
+			name := strings.TrimSuffix(path.Base(u), ".cer")
+			for _, parent := range iss.Chain {
+				if iss.Certificate.CheckSignatureFrom(parent) == nil {
+					files[name] = parent
+				}
+			}
+		}
+	}
+	return files
+}
+
+// adminTLS is the admin listener's TLS: the server key in the HSM, and
+// client certificates required and verified against the issuing CAs.
+func (a *app) adminTLS(ctx context.Context, cfg *Config) (*tls.Config, error) {
+	chain, err := ceremony.ReadCertificates(conf.Resolve(cfg.path, cfg.Admin.TLSCertificate))
+	if err != nil {
+		return nil, fmt.Errorf("reading admin.tls_certificate: %w", err)
+	}
+	key, err := a.hsm.Signer(ctx, cfg.Admin.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("opening admin.tls_key: %w", err)
+	}
+	cert := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, c := range chain {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	clients := x509.NewCertPool()
+	for _, iss := range a.ca.Issuers() {
+		clients.AddCert(iss.Certificate)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    clients,
+		MinVersion:   tls.VersionTLS12,
+	}, nil
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make run: starts `oces serve` on the development PKI, issues one sample
+# certificate of every profile through the admin API (once), prints where
+# everything is, and stays in the foreground until Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+var="$root/var"
+export SOFTHSM2_CONF="$var/hsm/softhsm2.conf"
+oces="$root/bin/oces"
+
+"$oces" serve --config "$var/oces.yaml" >"$var/serve.out" &
+pid=$!
+stop() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; exit 0; }
+trap stop INT TERM
+
+for _ in $(seq 1 100); do
+  curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || { echo "oces serve exited; see the messages above" >&2; exit 1; }
+  sleep 0.1
+done
+
+samples="$var/samples"
+mkdir -p "$samples"
+issue() { # profile, then issue flags
+  local p=$1
+  shift
+  [ -f "$samples/$p.pem" ] && return 0
+  openssl req -new -newkey rsa:3072 -nodes -keyout "$samples/$p.key" -subj "/CN=ignored" \
+    -out "$samples/$p.csr" 2>/dev/null
+  "$oces" cert issue --profile "$p" --csr "$samples/$p.csr" --out "$samples/$p.pem" "$@" >/dev/null
+}
+issue poces --cpr 010190-1234 --name "Jens Hansen"
+issue moces --cvr 12345678 --org "Firma A/S" --name "Karen Jensen"
+issue voces --cvr 12345678 --org "Firma A/S"
+issue foces --cvr 12345678 --org "Firma A/S" --name "Lønsystem"
+issue oces3-employee --cvr 12345678 --org "Firma A/S" --name "Karen Jensen" --given-name Karen --surname Jensen
+issue oces3-organisation --cvr 12345678 --org "Firma A/S"
+issue oces3-system --cvr 12345678 --org "Firma A/S" --name "Firma A/S Integration"
+
+"$root/scripts/dev-summary.sh"
+echo
+cat "$var/serve.out"
+wait "$pid"
