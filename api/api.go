@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 )
 
@@ -26,32 +27,32 @@ type Authority interface {
 	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Certificate, error)
 	Certificate(ctx context.Context, serial ca.Serial) (*ca.Certificate, error)
 	Certificates(ctx context.Context, q ca.ListQuery) (*ca.CertificatePage, error)
-	Suspend(ctx context.Context, serial ca.Serial) (*ca.Certificate, error)
-	Release(ctx context.Context, serial ca.Serial) (*ca.Certificate, error)
-	Revoke(ctx context.Context, serial ca.Serial, reason ca.RevocationReason, invalidity time.Time) (*ca.Certificate, error)
+	Suspend(ctx context.Context, serial ca.Serial, actor audit.Actor) (*ca.Certificate, error)
+	Release(ctx context.Context, serial ca.Serial, actor audit.Actor) (*ca.Certificate, error)
+	Revoke(ctx context.Context, serial ca.Serial, reason ca.RevocationReason, invalidity time.Time, actor audit.Actor) (*ca.Certificate, error)
 	Subject(ctx context.Context, id string) (*ca.Subject, error)
 	MatchCPR(ctx context.Context, pid, cpr string) (bool, error)
 }
 
-// Recorder writes an audit record of an officer action. It is called after
-// the action, with its outcome.
-type Recorder interface {
-	Record(ctx context.Context, ev Event) error
+// CRLGenerator forces a CRL run for an issuing CA.
+type CRLGenerator interface {
+	Generate(ctx context.Context, caName string) error
 }
 
-// Event is one officer action for the audit chain.
-type Event struct {
-	Actor   *Principal
-	Action  string // "cert.issue", "cert.revoke", …
-	Target  string // serial or subject id
-	Outcome string // "ok" or the error
+// Auditor appends records to the audit chain. The CA records what it does
+// itself (issuance, status changes) in the same transaction as the change;
+// the API records what only it sees: refusals by role, registry look-ups,
+// forced CRL runs.
+type Auditor interface {
+	AppendAudit(ctx context.Context, events ...audit.Event) error
 }
 
 // Config wires the API.
 type Config struct {
-	CA       Authority
-	Recorder Recorder // optional
-	Logger   *slog.Logger
+	CA     Authority
+	CRL    CRLGenerator // optional: enables POST /api/v1/crl/{ca}/generate
+	Audit  Auditor      // optional
+	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body; default 64 KiB.
 	MaxBodyBytes int64
 }
@@ -59,7 +60,8 @@ type Config struct {
 // API is the admin API handler.
 type API struct {
 	ca      Authority
-	rec     Recorder
+	crl     CRLGenerator
+	audit   Auditor
 	log     *slog.Logger
 	maxBody int64
 	mux     *http.ServeMux
@@ -67,7 +69,7 @@ type API struct {
 
 // New builds the handler. Mount it at the root of the admin listener.
 func New(cfg Config) *API {
-	a := &API{ca: cfg.CA, rec: cfg.Recorder, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux()}
+	a := &API{ca: cfg.CA, crl: cfg.CRL, audit: cfg.Audit, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -83,6 +85,9 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("GET /api/v1/subjects/{id}", a.authorised(a.subject))
 	a.mux.HandleFunc("POST /api/v1/subjects/match-cpr", a.authorised(a.matchCPR))
 	a.mux.HandleFunc("GET /api/v1/whoami", a.authorised(a.whoami))
+	if a.crl != nil {
+		a.mux.HandleFunc("POST /api/v1/crl/{ca}/generate", a.authorised(a.generateCRL))
+	}
 	return a
 }
 
@@ -165,17 +170,14 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// record writes the audit event of an action; a failure to record is logged
-// loudly but does not undo the action, which is already durable.
+// record writes the audit record of an action only the API sees. Losing it
+// is logged loudly; the action itself stands.
 func (a *API) record(ctx context.Context, p *Principal, action, target string, err error) {
-	if a.rec == nil {
+	if a.audit == nil {
 		return
 	}
-	outcome := "ok"
-	if err != nil {
-		outcome = err.Error()
-	}
-	if rerr := a.rec.Record(ctx, Event{Actor: p, Action: action, Target: target, Outcome: outcome}); rerr != nil {
+	ev := audit.Event{Time: time.Now(), Actor: p.Actor, Action: action, Target: target, Outcome: audit.Outcome(err)}
+	if rerr := a.audit.AppendAudit(ctx, ev); rerr != nil {
 		a.log.ErrorContext(ctx, "api: writing audit record failed", "action", action, "target", target, "err", rerr)
 	}
 }

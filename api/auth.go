@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 )
 
@@ -31,6 +32,8 @@ type Principal struct {
 	Subject     string `json:"subject"`
 	Fingerprint string `json:"sha256_fingerprint"`
 	Serial      string `json:"serial"`
+	// Actor names the principal in the audit chain.
+	Actor audit.Actor `json:"-"`
 }
 
 // authenticate maps the verified TLS client certificate to a principal.
@@ -59,7 +62,8 @@ func (a *API) authenticate(r *http.Request) (*Principal, error) {
 	if stored.Status != ca.StatusGood {
 		return nil, fmt.Errorf("%w (certificate %s is %s)", ErrUnauthenticated, serial, stored.Status)
 	}
-	p := &Principal{Role: Role(stored.Profile), Subject: leaf.Subject.String(), Fingerprint: fingerprint(leaf), Serial: serial.String()}
+	p := &Principal{Role: Role(stored.Profile), Subject: leaf.Subject.String(), Fingerprint: fingerprint(leaf),
+		Serial: serial.String(), Actor: audit.ActorOf(leaf)}
 	switch p.Role {
 	case RoleOfficer:
 	case RoleRA:

@@ -124,3 +124,8 @@ func (c *Client) WhoAmI(ctx context.Context) (*Principal, error) {
 	var out Principal
 	return &out, c.do(ctx, http.MethodGet, "/api/v1/whoami", nil, &out)
 }
+
+// GenerateCRL asks the server to regenerate an issuing CA's CRLs now.
+func (c *Client) GenerateCRL(ctx context.Context, caName string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/crl/"+url.PathEscape(caName)+"/generate", struct{}{}, nil)
+}

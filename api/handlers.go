@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 )
 
@@ -97,19 +98,14 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request, p *Principal) {
 	req := ca.IssueRequest{
 		CA: body.CA, Profile: body.Profile, CSR: []byte(body.CSR), Name: body.Name,
 		GivenName: body.GivenName, Surname: body.Surname, Organization: body.Organization,
-		CVR: body.CVR, CPR: body.CPR, SubjectID: body.SubjectID, Email: body.Email,
+		CVR: body.CVR, CPR: body.CPR, SubjectID: body.SubjectID, Email: body.Email, Actor: p.Actor,
 	}
 	if err := p.mayIssue(&req); err != nil {
-		a.record(r.Context(), p, "cert.issue", body.Profile, err)
+		a.record(r.Context(), p, audit.ActionCertIssue, body.Profile, err)
 		a.fail(w, r, err)
 		return
 	}
-	cert, err := a.ca.Issue(r.Context(), req)
-	target := body.Profile
-	if cert != nil {
-		target = cert.Serial.String()
-	}
-	a.record(r.Context(), p, "cert.issue", target, err)
+	cert, err := a.ca.Issue(r.Context(), req) // the CA records the issuance or its refusal
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -195,23 +191,25 @@ func listQuery(r *http.Request) (ca.ListQuery, error) {
 }
 
 func (a *API) suspend(w http.ResponseWriter, r *http.Request, p *Principal) {
-	a.changeStatus(w, r, p, "cert.suspend", func(c *ca.Certificate) (*ca.Certificate, error) {
-		return a.ca.Suspend(r.Context(), c.Serial)
+	a.changeStatus(w, r, p, audit.ActionCertSuspend, func(c *ca.Certificate) (*ca.Certificate, error) {
+		return a.ca.Suspend(r.Context(), c.Serial, p.Actor)
 	})
 }
 
 func (a *API) release(w http.ResponseWriter, r *http.Request, p *Principal) {
 	if err := officerOnly(p, "release a suspended certificate"); err != nil {
+		a.record(r.Context(), p, audit.ActionCertRelease, r.PathValue("serial"), err)
 		a.fail(w, r, err)
 		return
 	}
-	a.changeStatus(w, r, p, "cert.release", func(c *ca.Certificate) (*ca.Certificate, error) {
-		return a.ca.Release(r.Context(), c.Serial)
+	a.changeStatus(w, r, p, audit.ActionCertRelease, func(c *ca.Certificate) (*ca.Certificate, error) {
+		return a.ca.Release(r.Context(), c.Serial, p.Actor)
 	})
 }
 
 func (a *API) revoke(w http.ResponseWriter, r *http.Request, p *Principal) {
 	if err := officerOnly(p, "revoke a certificate"); err != nil {
+		a.record(r.Context(), p, audit.ActionCertRevoke, r.PathValue("serial"), err)
 		a.fail(w, r, err)
 		return
 	}
@@ -232,8 +230,8 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request, p *Principal) {
 			return
 		}
 	}
-	a.changeStatus(w, r, p, "cert.revoke", func(c *ca.Certificate) (*ca.Certificate, error) {
-		return a.ca.Revoke(r.Context(), c.Serial, reason, inv)
+	a.changeStatus(w, r, p, audit.ActionCertRevoke, func(c *ca.Certificate) (*ca.Certificate, error) {
+		return a.ca.Revoke(r.Context(), c.Serial, reason, inv, p.Actor)
 	})
 }
 
@@ -245,8 +243,7 @@ func (a *API) changeStatus(w http.ResponseWriter, r *http.Request, p *Principal,
 		a.fail(w, r, err)
 		return
 	}
-	updated, err := fn(c)
-	a.record(r.Context(), p, action, c.Serial.String(), err)
+	updated, err := fn(c) // the CA records the change or its refusal
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -333,3 +330,18 @@ func (e *StatusError) Is(target error) bool {
 }
 
 var _ error = (*StatusError)(nil)
+
+func (a *API) generateCRL(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := officerOnly(p, "generate CRLs"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	name := r.PathValue("ca")
+	err := a.crl.Generate(r.Context(), name)
+	a.record(r.Context(), p, "crl.generate", name, err)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"ca": name, "status": "generated"})
+}

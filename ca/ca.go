@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/oces-pki/oces/audit"
 )
 
 // Issuer is one online issuing CA.
@@ -228,26 +230,33 @@ func (c *CA) Certificates(ctx context.Context, q ListQuery) (*CertificatePage, e
 }
 
 // Suspend puts a certificate on hold (CRL reason certificateHold).
-func (c *CA) Suspend(ctx context.Context, serial Serial) (*Certificate, error) {
-	return c.changeStatus(ctx, serial, StatusChange{To: StatusSuspended})
+func (c *CA) Suspend(ctx context.Context, serial Serial, actor audit.Actor) (*Certificate, error) {
+	return c.changeStatus(ctx, serial, StatusChange{To: StatusSuspended}, actor, audit.ActionCertSuspend)
 }
 
 // Release takes a suspended certificate off hold.
-func (c *CA) Release(ctx context.Context, serial Serial) (*Certificate, error) {
-	return c.changeStatus(ctx, serial, StatusChange{To: StatusGood})
+func (c *CA) Release(ctx context.Context, serial Serial, actor audit.Actor) (*Certificate, error) {
+	return c.changeStatus(ctx, serial, StatusChange{To: StatusGood}, actor, audit.ActionCertRelease)
 }
 
 // Revoke revokes a certificate for good.
-func (c *CA) Revoke(ctx context.Context, serial Serial, reason RevocationReason, invalidity time.Time) (*Certificate, error) {
-	return c.changeStatus(ctx, serial, StatusChange{To: StatusRevoked, Reason: reason, InvalidityDate: invalidity})
+func (c *CA) Revoke(ctx context.Context, serial Serial, reason RevocationReason, invalidity time.Time, actor audit.Actor) (*Certificate, error) {
+	return c.changeStatus(ctx, serial, StatusChange{To: StatusRevoked, Reason: reason, InvalidityDate: invalidity}, actor, audit.ActionCertRevoke)
 }
 
-func (c *CA) changeStatus(ctx context.Context, serial Serial, ch StatusChange) (*Certificate, error) {
+// changeStatus applies ch in one transaction with its audit record; a
+// refused change is recorded on its own.
+func (c *CA) changeStatus(ctx context.Context, serial Serial, ch StatusChange, actor audit.Actor, action string) (*Certificate, error) {
 	now := c.now().UTC().Truncate(time.Second)
-	cert, err := c.certs.UpdateCertificate(ctx, serial, func(cert *Certificate) error {
+	ev := audit.Event{Time: now, Actor: actorOrSystem(actor), Action: action, Target: serial.String(), Outcome: audit.Outcome(nil)}
+	if ch.Reason != "" {
+		ev.Details = map[string]string{"reason": string(ch.Reason)}
+	}
+	cert, err := c.certs.UpdateCertificateAudited(ctx, serial, func(cert *Certificate) error {
 		return ch.apply(cert, now)
-	})
+	}, ev)
 	if err != nil {
+		c.auditFailure(ctx, actor, action, serial.String(), err)
 		return nil, err
 	}
 	c.log.InfoContext(ctx, "certificate status changed", "serial", serial.String(), "status", cert.Status, "reason", cert.Reason)

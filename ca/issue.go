@@ -14,6 +14,8 @@ import (
 	"io"
 	"net/mail"
 	"time"
+
+	"github.com/oces-pki/oces/audit"
 )
 
 // IssueRequest asks for one certificate. The subject name is built from
@@ -32,6 +34,10 @@ type IssueRequest struct {
 	CPR          string // poces: identifies the person; never stored or printed
 	SubjectID    string // an existing registry identifier to issue for again
 	Email        string // optional rfc822Name in subjectAltName
+
+	// Actor is who asks, for the audit chain: the officer or registration
+	// authority; the zero Actor is the service itself (audit.System).
+	Actor audit.Actor
 }
 
 // Issue issues a certificate. The steps are ordered so that nothing is
@@ -46,6 +52,16 @@ type IssueRequest struct {
 //  7. check the signed TBSCertificate is the linted one, store the
 //     certificate durably, and only then return it.
 func (c *CA) Issue(ctx context.Context, req IssueRequest) (*Certificate, error) {
+	cert, err := c.issue(ctx, &req)
+	var recorded auditedError
+	if err != nil && !errors.As(err, &recorded) {
+		// A refusal before the CA key was involved: record the attempt.
+		c.auditFailure(ctx, req.Actor, audit.ActionCertIssue, req.Profile, err)
+	}
+	return cert, err
+}
+
+func (c *CA) issue(ctx context.Context, req *IssueRequest) (*Certificate, error) {
 	iss, err := c.Issuer(req.CA)
 	if err != nil {
 		return nil, err
@@ -59,21 +75,21 @@ func (c *CA) Issue(ctx context.Context, req IssueRequest) (*Certificate, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRequestFields(prof, &req); err != nil {
+	if err := checkRequestFields(prof, req); err != nil {
 		return nil, err
 	}
 	// Steps 2 to 5 run again if a new subject's identifier or key was
 	// registered meanwhile (a concurrent first issuance for the same person,
 	// or a drawn identifier that is taken).
 	for attempt := 1; ; attempt++ {
-		prep, tmpl, err := c.prepare(ctx, iss, prof, &req, csr.PublicKey)
+		prep, tmpl, err := c.prepare(ctx, iss, prof, req, csr.PublicKey)
 		if errors.Is(err, ErrSubjectExists) && attempt < 3 {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		return c.sign(ctx, iss, prep, tmpl, csr.PublicKey)
+		return c.sign(ctx, iss, prep, tmpl, csr.PublicKey, req.Actor)
 	}
 }
 
@@ -108,34 +124,64 @@ func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *Issue
 	if isNew {
 		prep.NewSubject = subj
 	}
-	if err := c.certs.Reserve(ctx, prep); err != nil {
+	if err := c.certs.ReserveAudited(ctx, prep, c.signEvent(req.Actor, audit.ActionSignBefore, prep, nil)); err != nil {
 		return nil, nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
 	}
 	return prep, tmpl, nil
 }
 
-// sign runs steps 6 and 7.
-func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.Certificate, pub crypto.PublicKey) (*Certificate, error) {
+// auditedError marks an error whose audit record is written already.
+type auditedError struct{ err error }
+
+func (e auditedError) Error() string { return e.err.Error() }
+func (e auditedError) Unwrap() error { return e.err }
+
+// sign runs steps 6 and 7. The audit chain holds "ca.sign.before" from the
+// reservation, and gets "ca.sign.after" with "cert.issue" in the same
+// transaction as the certificate, or "ca.sign.after" with the error.
+func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.Certificate, pub crypto.PublicKey, actor audit.Actor) (*Certificate, error) {
 	serial := prep.Serial
+	fail := func(err error) (*Certificate, error) {
+		c.auditFailure(ctx, actor, audit.ActionSignAfter, serial.String(), err)
+		return nil, auditedError{err}
+	}
 	// 6. Sign.
 	der, err := x509.CreateCertificate(c.rand, tmpl, iss.Certificate, pub, iss.Signer)
 	if err != nil {
-		return nil, fmt.Errorf("ca: signing certificate %s with %s: %w", serial, iss.Name, err)
+		return fail(fmt.Errorf("ca: signing certificate %s with %s: %w", serial, iss.Name, err))
 	}
 	// 7. Same bytes as linted, then store before returning.
 	signed, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("ca: parsing signed certificate %s: %w", serial, err)
+		return fail(fmt.Errorf("ca: parsing signed certificate %s: %w", serial, err))
 	}
 	if !bytes.Equal(signed.RawTBSCertificate, prep.TBS) {
-		return nil, fmt.Errorf("ca: signed certificate %s differs from the linted one; not issued", serial)
+		return fail(fmt.Errorf("ca: signed certificate %s differs from the linted one; not issued", serial))
 	}
-	cert, err := c.certs.Complete(ctx, serial, der, prep.Created)
+	cert, err := c.certs.CompleteAudited(ctx, serial, der, prep.Created,
+		c.signEvent(actor, audit.ActionSignAfter, prep, nil), c.signEvent(actor, audit.ActionCertIssue, prep, nil))
 	if err != nil {
-		return nil, fmt.Errorf("ca: storing certificate %s: %w", serial, err)
+		return fail(fmt.Errorf("ca: storing certificate %s: %w", serial, err))
 	}
 	c.log.InfoContext(ctx, "certificate issued", "serial", serial.String(), "ca", iss.Name, "profile", prep.Profile, "subject_id", prep.SubjectID)
 	return cert, nil
+}
+
+// signEvent is the audit event of one step of an issuance.
+func (c *CA) signEvent(actor audit.Actor, action string, prep *Prepared, err error) audit.Event {
+	return audit.Event{
+		Time: c.now(), Actor: actorOrSystem(actor), Action: action, Target: prep.Serial.String(), Outcome: audit.Outcome(err),
+		Details: map[string]string{"ca": prep.CA, "profile": prep.Profile, "subject_id": prep.SubjectID},
+	}
+}
+
+// auditFailure records an action that failed or was refused. Losing such a
+// record is logged, not returned: the caller's error matters more.
+func (c *CA) auditFailure(ctx context.Context, actor audit.Actor, action, target string, cause error) {
+	ev := audit.Event{Time: c.now(), Actor: actorOrSystem(actor), Action: action, Target: target, Outcome: audit.Outcome(cause)}
+	if err := c.certs.AppendAudit(ctx, ev); err != nil {
+		c.log.ErrorContext(ctx, "ca: writing audit record failed", "action", action, "target", target, "err", err)
+	}
 }
 
 // checkRequestFields validates what the request says of the subject.
@@ -279,4 +325,12 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	}
 	sum := sha1.Sum(spki.PublicKey.Bytes)
 	return sum[:], nil
+}
+
+// actorOrSystem reads the zero Actor as the service itself.
+func actorOrSystem(a audit.Actor) audit.Actor {
+	if a == (audit.Actor{}) {
+		return audit.System
+	}
+	return a
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/zmap/zlint/v3"
 	"github.com/zmap/zlint/v3/lint"
 
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 )
 
@@ -408,18 +409,20 @@ func TestStatusLifeCycle(t *testing.T) {
 		reason  ca.RevocationReason
 		wantErr error
 	}{
-		{"release good", func() (*ca.Certificate, error) { return c.Release(ctx, s) }, "", "", ca.ErrConflict},
-		{"suspend", func() (*ca.Certificate, error) { return c.Suspend(ctx, s) }, ca.StatusSuspended, ca.ReasonCertificateHold, nil},
-		{"suspend again", func() (*ca.Certificate, error) { return c.Suspend(ctx, s) }, "", "", ca.ErrConflict},
-		{"release", func() (*ca.Certificate, error) { return c.Release(ctx, s) }, ca.StatusGood, "", nil},
-		{"suspend before revoke", func() (*ca.Certificate, error) { return c.Suspend(ctx, s) }, ca.StatusSuspended, ca.ReasonCertificateHold, nil},
+		{"release good", func() (*ca.Certificate, error) { return c.Release(ctx, s, audit.System) }, "", "", ca.ErrConflict},
+		{"suspend", func() (*ca.Certificate, error) { return c.Suspend(ctx, s, audit.System) }, ca.StatusSuspended, ca.ReasonCertificateHold, nil},
+		{"suspend again", func() (*ca.Certificate, error) { return c.Suspend(ctx, s, audit.System) }, "", "", ca.ErrConflict},
+		{"release", func() (*ca.Certificate, error) { return c.Release(ctx, s, audit.System) }, ca.StatusGood, "", nil},
+		{"suspend before revoke", func() (*ca.Certificate, error) { return c.Suspend(ctx, s, audit.System) }, ca.StatusSuspended, ca.ReasonCertificateHold, nil},
 		{"future invalidity", func() (*ca.Certificate, error) {
-			return c.Revoke(ctx, s, ca.ReasonKeyCompromise, time.Now().Add(time.Hour))
+			return c.Revoke(ctx, s, ca.ReasonKeyCompromise, time.Now().Add(time.Hour), audit.System)
 		}, "", "", ca.ErrInvalidRequest},
-		{"revoke", func() (*ca.Certificate, error) { return c.Revoke(ctx, s, ca.ReasonKeyCompromise, past) }, ca.StatusRevoked, ca.ReasonKeyCompromise, nil},
-		{"revoke again", func() (*ca.Certificate, error) { return c.Revoke(ctx, s, ca.ReasonSuperseded, time.Time{}) }, "", "", ca.ErrConflict},
-		{"release revoked", func() (*ca.Certificate, error) { return c.Release(ctx, s) }, "", "", ca.ErrConflict},
-		{"unknown serial", func() (*ca.Certificate, error) { return c.Suspend(ctx, ca.Serial{1}) }, "", "", ca.ErrNotFound},
+		{"revoke", func() (*ca.Certificate, error) { return c.Revoke(ctx, s, ca.ReasonKeyCompromise, past, audit.System) }, ca.StatusRevoked, ca.ReasonKeyCompromise, nil},
+		{"revoke again", func() (*ca.Certificate, error) {
+			return c.Revoke(ctx, s, ca.ReasonSuperseded, time.Time{}, audit.System)
+		}, "", "", ca.ErrConflict},
+		{"release revoked", func() (*ca.Certificate, error) { return c.Release(ctx, s, audit.System) }, "", "", ca.ErrConflict},
+		{"unknown serial", func() (*ca.Certificate, error) { return c.Suspend(ctx, ca.Serial{1}, audit.System) }, "", "", ca.ErrNotFound},
 	}
 	for _, st := range steps {
 		got, err := st.do()
@@ -512,4 +515,53 @@ type countingSigner struct {
 func (s countingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	*s.n++
 	return s.Signer.Sign(r, digest, opts)
+}
+
+// TestAuditChain checks that issuance and status changes leave their
+// records in the chain, refusals included, and that the chain verifies.
+func TestAuditChain(t *testing.T) {
+	t.Parallel()
+	h := newHierarchy(t, "p-384", "p-256")
+	c := newTestCA(t, h, 0)
+	ctx := context.Background()
+	officer := audit.Actor{Subject: "CN=Test Officer"}
+	cert, err := c.Issue(ctx, ca.IssueRequest{Profile: "foces", CSR: csr(t, testKey(t, "p-256")),
+		Name: "F", Organization: "Firma A/S", CVR: "12345678", Actor: officer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Issue(ctx, ca.IssueRequest{Profile: "foces", CSR: []byte("garbage"), Actor: officer})
+	if _, err := c.Suspend(ctx, cert.Serial, officer); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Suspend(ctx, cert.Serial, officer) // refused: already suspended
+	if _, err := c.Revoke(ctx, cert.Serial, ca.ReasonKeyCompromise, time.Time{}, officer); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = c.store.AuditRecords(ctx, 1, func(_ uint64, data []byte) error {
+		var r audit.Record
+		if err := r.UnmarshalBinary(data); err != nil {
+			return err
+		}
+		if r.Actor.Subject != officer.Subject {
+			t.Errorf("record %d actor %q", r.Seq, r.Actor)
+		}
+		outcome := "ok"
+		if r.Outcome != "ok" {
+			outcome = "refused"
+		}
+		got = append(got, r.Action+":"+outcome)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ca.sign.before:ok ca.sign.after:ok cert.issue:ok cert.issue:refused cert.suspend:ok cert.suspend:refused cert.revoke:ok"
+	if strings.Join(got, " ") != want {
+		t.Errorf("audit chain\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if _, err := audit.Verify(ctx, c.store, nil); err != nil {
+		t.Errorf("audit.Verify: %v", err)
+	}
 }

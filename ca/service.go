@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/oces-pki/oces/audit"
 )
 
 // ServiceKind is a certificate the CA issues to one of its own services or
@@ -51,6 +53,7 @@ type ServiceRequest struct {
 	// Hosts are the DNS names and IP addresses of a TLS server (ServiceTLS).
 	Hosts    []string
 	Validity time.Duration
+	Actor    audit.Actor
 }
 
 // serviceProfile returns the key usages of a service kind and its bounds.
@@ -143,10 +146,10 @@ func (c *CA) IssueService(ctx context.Context, req ServiceRequest) (*Certificate
 	}
 	prep := &Prepared{Serial: serial, CA: iss.Name, Profile: string(req.Kind), SubjectID: subjectID,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Created: now, TBS: tbs}
-	if err := c.certs.Reserve(ctx, prep); err != nil {
+	if err := c.certs.ReserveAudited(ctx, prep, c.signEvent(req.Actor, audit.ActionSignBefore, prep, nil)); err != nil {
 		return nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
 	}
-	return c.sign(ctx, iss, prep, tmpl, req.PublicKey)
+	return c.sign(ctx, iss, prep, tmpl, req.PublicKey, req.Actor)
 }
 
 func (c *CA) serviceExtensions(iss *Issuer, kind ServiceKind, tmpl *x509.Certificate) error {

@@ -3,29 +3,37 @@ package ca
 import (
 	"context"
 	"time"
+
+	"github.com/oces-pki/oces/audit"
 )
 
 // CertificateStore is what the CA needs from persistence for certificates.
 // Every method that changes state returns only after the change is durable.
 type CertificateStore interface {
-	// Reserve durably records p, and registers p.NewSubject when set. It
-	// fails with ErrSerialExists if the serial was ever reserved, on any CA,
-	// and with ErrSubjectExists if the new subject's identifier or key is
-	// taken; either way nothing is written.
-	Reserve(ctx context.Context, p *Prepared) error
-	// Complete durably stores the signed certificate of a reserved serial and
-	// marks it good. It fails with ErrNotFound if the serial is not reserved
-	// and ErrConflict if it was completed already.
-	Complete(ctx context.Context, serial Serial, der []byte, issuedAt time.Time) (*Certificate, error)
+	// ReserveAudited durably records p, registers p.NewSubject when set,
+	// and appends events to the audit chain, all in one transaction. It
+	// fails with ErrSerialExists if the serial was ever reserved, on any
+	// CA, and with ErrSubjectExists if the new subject's identifier or key
+	// is taken; either way nothing is written.
+	ReserveAudited(ctx context.Context, p *Prepared, events ...audit.Event) error
+	// CompleteAudited durably stores the signed certificate of a reserved
+	// serial, marks it good and appends events, in one transaction. It
+	// fails with ErrNotFound if the serial is not reserved and ErrConflict
+	// if it was completed already.
+	CompleteAudited(ctx context.Context, serial Serial, der []byte, issuedAt time.Time, events ...audit.Event) (*Certificate, error)
 	// Certificate returns one completed certificate, or ErrNotFound.
 	Certificate(ctx context.Context, serial Serial) (*Certificate, error)
 	// Certificates lists completed certificates in serial order.
 	Certificates(ctx context.Context, q ListQuery) (*CertificatePage, error)
-	// UpdateCertificate runs fn on the stored certificate inside one
-	// transaction and stores the result if fn returns nil. fn may run more
-	// than once (a group commit can re-apply it), so it must only change the
-	// certificate it is given and must not call the store.
-	UpdateCertificate(ctx context.Context, serial Serial, fn func(*Certificate) error) (*Certificate, error)
+	// UpdateCertificateAudited runs fn on the stored certificate inside one
+	// transaction and, if fn returns nil, stores the result together with
+	// events. fn may run more than once (a group commit can re-apply it), so
+	// it must only change the certificate it is given and must not call the
+	// store.
+	UpdateCertificateAudited(ctx context.Context, serial Serial, fn func(*Certificate) error, events ...audit.Event) (*Certificate, error)
+	// AppendAudit appends events that go with no state change: refusals,
+	// failures.
+	AppendAudit(ctx context.Context, events ...audit.Event) error
 	// CountIssued is how many serials have been reserved for ca; the CA uses it
 	// to continue filling CRL partitions after a restart.
 	CountIssued(ctx context.Context, ca string) (uint64, error)

@@ -4,6 +4,7 @@
 #   var/ceremony/  the two ceremony files, var/ca/ the CA certificates
 #   var/oces.yaml  the server configuration
 #   var/admin/     the admin listener's TLS certificate (key in the token)
+#   var/tsa/       the time-stamping unit's certificate (key in the token)
 #   var/officer/   the development officer's credential, which the CLI finds
 # A second run reuses what exists. Needs ./bin/oces and SoftHSM2.
 # (scripts/run.sh starts the server and issues the samples.)
@@ -72,6 +73,14 @@ certificate: ../ca/issuing-1.pem
 EOF
   "$oces" ceremony issuing --config "$var/ceremony/issuing-1.yaml"
 fi
+if [ ! -f "$var/crl/root.crl" ]; then
+  "$oces" crl generate --ca root --config "$var/ceremony/root.yaml" --out "$var/crl/root.crl" \
+    --public-base-url http://127.0.0.1:8080 >/dev/null
+fi
+if [ ! -f "$var/hsm/audit-key.done" ]; then
+  "$oces" ceremony audit-key --key "$(key oces-audit)" >/dev/null
+  touch "$var/hsm/audit-key.done"
+fi
 if [ ! -f "$var/hsm/registry-key.done" ]; then
   "$oces" ceremony registry-key --key "$(key oces-registry)" >/dev/null
   touch "$var/hsm/registry-key.done"
@@ -97,12 +106,24 @@ admin:
   listen: 127.0.0.1:8443
   tls_certificate: admin/tls.pem
   tls_key: "$(key oces-admin-tls)"
+tsa:
+  key: "$(key oces-tsa)"
+  certificate: tsa/tsa.pem
+audit:
+  key: "$(key oces-audit)"
+crl:
+  dir: crl
+  arls:
+    root: crl/root.crl
 EOF
 fi
 
 # 4. The admin listener's certificate and the development officer.
 if [ ! -f "$var/admin/tls.pem" ]; then
   "$oces" ceremony tls --config "$var/oces.yaml" --host 127.0.0.1 --host localhost >/dev/null
+fi
+if [ ! -f "$var/tsa/tsa.pem" ]; then
+  "$oces" ceremony tsa --config "$var/oces.yaml" >/dev/null
 fi
 if [ ! -f "$var/officer/officer.pem" ]; then
   "$oces" ceremony officer --config "$var/oces.yaml" --name "Development Officer" --out "$var/officer" >/dev/null

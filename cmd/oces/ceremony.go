@@ -42,6 +42,8 @@ func newCeremonyCommand(g *globals) *cobra.Command {
 		newRegistryKeyCommand(g),
 		newOfficerCommand(g),
 		newTLSCommand(g),
+		newTSACeremonyCommand(g),
+		newAuditKeyCommand(g),
 	)
 	return cmd
 }

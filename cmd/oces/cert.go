@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/ca"
@@ -42,6 +43,14 @@ func certText(w io.Writer, v *api.Certificate) error {
 type certCommand struct {
 	g                       *globals
 	apiURL, cert, key, root string
+}
+
+// addFlags registers how to reach the API and the credential to present.
+func (c *certCommand) addFlags(f *pflag.FlagSet) {
+	f.StringVar(&c.apiURL, "api", envOr("OCES_API", "https://127.0.0.1:8443"), "admin API base URL (env OCES_API)")
+	f.StringVar(&c.cert, "cert", envOr("OCES_CERT", "var/officer/officer.pem"), "officer certificate with its chain, PEM (env OCES_CERT)")
+	f.StringVar(&c.key, "key", envOr("OCES_KEY", "var/officer/officer.key"), "officer key: PEM file or PKCS#11 URI (env OCES_KEY)")
+	f.StringVar(&c.root, "ca-file", envOr("OCES_CA_FILE", "var/ca/root.pem"), "CA certificate(s) to trust for the server, PEM (env OCES_CA_FILE)")
 }
 
 // client connects to the admin API with the officer's credential. The
@@ -101,11 +110,7 @@ func newCertCommand(g *globals) *cobra.Command {
 with an officer (or registration authority) certificate; in development they find
 the one 'make run' made under var/officer/.`,
 	}
-	f := cmd.PersistentFlags()
-	f.StringVar(&cc.apiURL, "api", envOr("OCES_API", "https://127.0.0.1:8443"), "admin API base URL (env OCES_API)")
-	f.StringVar(&cc.cert, "cert", envOr("OCES_CERT", "var/officer/officer.pem"), "officer certificate with its chain, PEM (env OCES_CERT)")
-	f.StringVar(&cc.key, "key", envOr("OCES_KEY", "var/officer/officer.key"), "officer key: PEM file or PKCS#11 URI (env OCES_KEY)")
-	f.StringVar(&cc.root, "ca-file", envOr("OCES_CA_FILE", "var/ca/root.pem"), "CA certificate(s) to trust for the server, PEM (env OCES_CA_FILE)")
+	cc.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(cc.issue(), cc.show(), cc.list(),
 		cc.statusCommand("suspend", "Suspend a certificate (certificateHold); 'release' undoes it"),
 		cc.statusCommand("release", "Release a suspended certificate back to good"),

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/ceremony"
@@ -33,6 +35,9 @@ type Config struct {
 	Public        PublicConfig             `yaml:"public"`
 	Admin         AdminConfig              `yaml:"admin"`
 	Limits        LimitsConfig             `yaml:"limits"`
+	TSA           TSAConfig                `yaml:"tsa"`
+	CRL           CRLConfig                `yaml:"crl"`
+	Audit         AuditConfig              `yaml:"audit"`
 
 	path string
 }
@@ -61,6 +66,21 @@ type LimitsConfig struct {
 }
 
 func enabled(b *bool) bool { return b == nil || *b }
+
+// TSAConfig is the time-stamp authority (RFC 3161, EN 319 422) on the
+// public listener at POST /tsa. It is on when key and certificate are set.
+type TSAConfig struct {
+	Key         string        `yaml:"key"`         // PKCS#11 URI of the TSA key
+	Certificate string        `yaml:"certificate"` // TSA certificate and its chain, PEM ('oces ceremony tsa')
+	Policies    []string      `yaml:"policies"`    // served policy OIDs, the first the default; default 0.4.0.2023.1.1
+	Accuracy    conf.Duration `yaml:"accuracy"`    // default 1s
+	Qualified   bool          `yaml:"qualified"`   // add esi4-qtstStatement-1 (qualified time-stamps)
+}
+
+func (t *TSAConfig) on() bool { return t.Key != "" }
+
+// defaultTSAPolicy is ETSI EN 319 421's best-practices time-stamp policy.
+const defaultTSAPolicy = "0.4.0.2023.1.1"
 
 // StoreConfig is the embedded store.
 type StoreConfig struct {
@@ -132,6 +152,12 @@ func (c *Config) Validate() error {
 	if err := c.validateListeners(); err != nil {
 		return err
 	}
+	if err := c.validateTSA(); err != nil {
+		return err
+	}
+	if c.Audit.Key != "" && (!strings.HasPrefix(c.Audit.Key, "pkcs11:") || strings.Contains(c.Audit.Key, "pin-value=")) {
+		return conf.Errorf("audit.key", "must be a PKCS#11 URI with pin-source (or OCES_HSM_PIN)")
+	}
 	defaults := ca.DefaultProfiles()
 	for name, p := range c.Profiles {
 		if _, ok := defaults[name]; !ok {
@@ -168,6 +194,31 @@ func (c *Config) validateListeners() error {
 		return conf.Errorf("limits.max_body_bytes", "must be between 0 (default 1 MiB) and 64 MiB")
 	case c.Limits.MaxConcurrent < 0:
 		return conf.Errorf("limits.max_concurrent", "must not be negative")
+	}
+	return nil
+}
+
+func (c *Config) validateTSA() error {
+	t := &c.TSA
+	if !t.on() {
+		return nil
+	}
+	if !strings.HasPrefix(t.Key, "pkcs11:") || strings.Contains(t.Key, "pin-value=") {
+		return conf.Errorf("tsa.key", "must be a PKCS#11 URI with pin-source (or OCES_HSM_PIN)")
+	}
+	if t.Certificate == "" {
+		return conf.Errorf("tsa.certificate", "required with tsa.key; make it with 'oces ceremony tsa'")
+	}
+	if len(t.Policies) == 0 {
+		t.Policies = []string{defaultTSAPolicy}
+	}
+	for i, p := range t.Policies {
+		if _, err := parseOID(p); err != nil {
+			return conf.Errorf(fmt.Sprintf("tsa.policies[%d]", i), "%v", err)
+		}
+	}
+	if t.Accuracy.D() < 0 || t.Accuracy.D() > time.Minute {
+		return conf.Errorf("tsa.accuracy", "must be between 0 (default 1s) and 1m")
 	}
 	return nil
 }
@@ -216,9 +267,15 @@ type app struct {
 	ca    *ca.CA
 	store *bolt.DB
 	hsm   *hsm.HSM
+	// background holds the services' loops (CRL publisher, audit
+	// checkpointer); Close waits for them before closing the store.
+	background sync.WaitGroup
 }
 
+// Close waits for the background loops (their context must be done), then
+// closes the store and the HSM.
 func (a *app) Close() error {
+	a.background.Wait()
 	return errors.Join(a.store.Close(), a.hsm.Close())
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/internal/conf"
 )
@@ -34,6 +35,7 @@ const (
 	exitNotFound = 3
 	exitInvalid  = 4 // the request was refused as invalid
 	exitConflict = 5 // the current state forbids the request
+	exitDenied   = 6 // authentication failed or the role may not do this
 )
 
 func exitCode(err error) int {
@@ -48,6 +50,8 @@ func exitCode(err error) int {
 		return exitInvalid
 	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists):
 		return exitConflict
+	case errors.Is(err, api.ErrForbidden), errors.Is(err, api.ErrUnauthenticated):
+		return exitDenied
 	}
 	return exitFailure
 }
@@ -80,6 +84,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
-	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g))
+	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g))
 	return root
 }

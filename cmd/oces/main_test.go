@@ -2,21 +2,34 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/internal/softhsmtest"
 )
 
 // The end-to-end tests build the real binary once and drive it as an
-// officer would, against a SoftHSM token of their own.
+// officer would, against a SoftHSM token of their own: the ceremonies and
+// credentials through the CLI (as scripts/dev-setup.sh does), then
+// 'oces serve' as a subprocess on free loopback ports (as scripts/run.sh
+// does), then the cert commands and the API over real HTTPS.
 
 var (
 	buildOnce sync.Once
@@ -44,20 +57,47 @@ func ocesBinary(tb testing.TB) string {
 	return binPath
 }
 
+// TestMain removes the binary built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// credential is an officer's or registration authority's certificate (with
+// its chain) and key file, as 'oces ceremony officer' writes them.
+type credential struct {
+	cert, key, serial string
+}
+
 // env is a development PKI made through the CLI in a temporary directory.
 type env struct {
 	tb  testing.TB
 	dir string
 	tok *softhsmtest.Token
+
+	officer credential // a CA officer
+	ra      credential // a registration authority for CVR 12345678
+
+	adminURL string // https://ADDR of the running server, set by serve
 }
 
 // run runs oces with args and returns stdout, stderr and the exit code.
 func (e *env) run(args ...string) (string, string, int) {
 	e.tb.Helper()
+	return e.runEnv(nil, args...)
+}
+
+// runEnv runs oces with extra environment entries.
+func (e *env) runEnv(extra []string, args ...string) (string, string, int) {
+	e.tb.Helper()
 	cmd := exec.Command(ocesBinary(e.tb), args...)
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), e.tok.Env()...)
 	cmd.Env = append(cmd.Env, "OCES_CONFIG="+filepath.Join(e.dir, "oces.yaml"))
+	cmd.Env = append(cmd.Env, extra...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -81,9 +121,42 @@ func (e *env) ok(args ...string) string {
 	return out
 }
 
+// cli runs 'oces cert …' against the running server as c, passing the
+// connection through the environment (OCES_API, OCES_CERT, OCES_KEY,
+// OCES_CA_FILE) as an officer's shell profile would.
+func (e *env) cli(c credential, args ...string) (string, string, int) {
+	e.tb.Helper()
+	if e.adminURL == "" {
+		e.tb.Fatal("cli: the server is not running; call serve first")
+	}
+	return e.runEnv([]string{"OCES_API=" + e.adminURL, "OCES_CERT=" + c.cert, "OCES_KEY=" + c.key,
+		"OCES_CA_FILE=" + e.path("ca/root.pem")}, args...)
+}
+
+// cliOK is cli that fails the test unless oces exits 0.
+func (e *env) cliOK(c credential, args ...string) string {
+	e.tb.Helper()
+	out, errOut, code := e.cli(c, args...)
+	if code != 0 {
+		e.tb.Fatalf("oces %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+// cliJSON runs a cert command with -o json and decodes its output into v.
+func (e *env) cliJSON(c credential, v any, args ...string) {
+	e.tb.Helper()
+	out := e.cliOK(c, append(args, "-o", "json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		e.tb.Fatalf("oces %s -o json: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func (e *env) path(name string) string { return filepath.Join(e.dir, name) }
+
 func (e *env) write(name, content string) string {
 	e.tb.Helper()
-	p := filepath.Join(e.dir, name)
+	p := e.path(name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		e.tb.Fatal(err)
 	}
@@ -93,7 +166,10 @@ func (e *env) write(name, content string) string {
 	return p
 }
 
-// newEnv runs the ceremonies through the CLI and writes oces.yaml.
+// newEnv runs the ceremonies through the CLI, writes oces.yaml with both
+// listeners on free loopback ports, and makes the admin TLS certificate, an
+// officer credential (officer/) and a registration authority's for CVR
+// 12345678 (ra/), as scripts/dev-setup.sh does.
 func newEnv(tb testing.TB, issuingAlg string) *env {
 	tb.Helper()
 	e := &env{tb: tb, dir: tb.TempDir(), tok: softhsmtest.New(tb)}
@@ -129,13 +205,60 @@ issuers:
     certificate: ca/issuing-1.pem
     chain: [ca/root.pem]
     key: %q
-`, e.tok.KeyURI("registry"), e.tok.KeyURI("issuing")))
+public: {listen: "127.0.0.1:0"}
+admin:
+  listen: "127.0.0.1:0"
+  tls_certificate: admin/tls.pem
+  tls_key: %q
+limits: {read_timeout: 2s}
+`, e.tok.KeyURI("registry"), e.tok.KeyURI("issuing"), e.tok.KeyURI("admin-tls")))
+	e.ok("ceremony", "tls", "--host", "127.0.0.1")
+	e.officer = e.credential("officer", "Test Officer")
+	e.ra = e.credential("ra", "Firma A/S RA", "--ra-cvr", "12345678", "--org", "Firma A/S")
 	return e
 }
 
+// credential makes an officer (or, with --ra-cvr, RA) credential in dir
+// through 'oces ceremony officer'. The server must not be running.
+func (e *env) credential(dir, name string, extra ...string) credential {
+	e.tb.Helper()
+	args := append([]string{"ceremony", "officer", "--name", name, "--out", e.path(dir), "-o", "json"}, extra...)
+	var res credentialResult
+	if err := json.Unmarshal([]byte(e.ok(args...)), &res); err != nil {
+		e.tb.Fatalf("ceremony officer output: %v", err)
+	}
+	return credential{cert: res.Certificate, key: res.Key, serial: res.Serial}
+}
+
+// client is an API client authenticated as c.
+func (e *env) client(c credential) *api.Client {
+	e.tb.Helper()
+	pair, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return api.NewClient(e.adminURL, pair, e.roots(), 30*time.Second)
+}
+
+// roots is a pool holding the root CA certificate.
+func (e *env) roots() *x509.CertPool {
+	e.tb.Helper()
+	data, err := os.ReadFile(e.path("ca/root.pem"))
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		e.tb.Fatal("ca/root.pem holds no certificate")
+	}
+	return pool
+}
+
+// newCSR makes a P-256 key and a PKCS#10 request with openssl and returns
+// the request's path.
 func (e *env) newCSR(name string) string {
 	e.tb.Helper()
-	key, csr := filepath.Join(e.dir, name+".key"), filepath.Join(e.dir, name+".csr")
+	key, csr := e.path(name+".key"), e.path(name+".csr")
 	out, err := exec.Command("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
 		"-nodes", "-keyout", key, "-subj", "/CN=ignored", "-out", csr).CombinedOutput()
 	if err != nil {
@@ -144,62 +267,216 @@ func (e *env) newCSR(name string) string {
 	return csr
 }
 
-func TestCeremonyAndCertLifeCycle(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
+// csrPEM makes a PKCS#10 request in process (faster than openssl, for
+// bursts and benchmarks).
+func csrPEM(tb testing.TB) string {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ignored"}}, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+func needOpenSSL(tb testing.TB) {
+	tb.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		tb.Skip("openssl not installed")
+	}
+}
+
+// issued is a certificate as 'oces cert … -o json' prints it.
+type issued = api.Certificate
+
+// TestCeremonyAndCertLifeCycle makes a PKI with the default issuing
+// algorithm (RSA-3072), serves it, and drives every cert command through
+// the binary: every profile issued, shown, listed, suspended, released,
+// revoked, with the exit codes of the outside contract.
+func TestCeremonyAndCertLifeCycle(t *testing.T) {
+	t.Parallel()
+	needOpenSSL(t)
 	e := newEnv(t, "rsa-3072")
 	// A second ceremony into the same files is refused and changes nothing.
 	if _, errOut, code := e.run("ceremony", "root", "--config", "ceremony/root.yaml"); code == 0 || !strings.Contains(errOut, "never overwrites") {
 		t.Fatalf("second root ceremony: exit %d, %s", code, errOut)
 	}
-	csr := e.newCSR("jens")
-	var issued struct {
-		Serial, Subject, PEM string
-		Status               string
+	s := e.serve()
+	o := e.officer
+
+	// 1. One certificate of every profile, each checked by openssl.
+	profiles := []struct {
+		profile string
+		flags   []string
+		id      string // the subject's serialNumber
+	}{
+		{"poces", []string{"--cpr", "010190-1234", "--name", "Jens Hansen"}, `^PID:9208-2002-2-\d{12}$`},
+		{"moces", []string{"--cvr", "12345678", "--org", "Firma A/S", "--name", "Karen Jensen"}, `^CVR:12345678-RID:\d+$`},
+		{"voces", []string{"--cvr", "12345678", "--org", "Firma A/S"}, `^CVR:12345678-UID:\d+$`},
+		{"foces", []string{"--cvr", "12345678", "--org", "Firma A/S", "--name", "Lønsystem"}, `^CVR:12345678-FID:\d+$`},
+		{"oces3-employee", []string{"--cvr", "12345678", "--org", "Firma A/S", "--name", "Karen Jensen", "--given-name", "Karen", "--surname", "Jensen"}, `^UI:DK-E:G:[0-9a-f-]{36}$`},
+		{"oces3-organisation", []string{"--cvr", "12345678", "--org", "Firma A/S"}, `^UI:DK-O:G:[0-9a-f-]{36}$`},
+		{"oces3-system", []string{"--cvr", "12345678", "--org", "Firma A/S", "--name", "Firma A/S Integration"}, `^UI:DK-O:G:[0-9a-f-]{36}$`},
 	}
-	out := e.ok("cert", "issue", "--profile", "moces", "--csr", csr, "--cvr", "12345678",
-		"--org", "Firma A/S", "--name", "Jens Hansen", "-o", "json")
-	if err := json.Unmarshal([]byte(out), &issued); err != nil {
-		t.Fatal(err)
+	serials := map[string]string{} // profile -> serial
+	for _, p := range profiles {
+		out := e.path(p.profile + ".pem")
+		var c issued
+		e.cliJSON(o, &c, append([]string{"cert", "issue", "--profile", p.profile, "--csr", e.newCSR(p.profile), "--out", out}, p.flags...)...)
+		if c.Status != "good" || c.Profile != p.profile || c.CA != "issuing-1" {
+			t.Errorf("%s: issued %+v", p.profile, c)
+		}
+		x := readCert(t, out)
+		if x.SerialNumber.Text(16) != strings.TrimLeft(strings.ToLower(c.Serial), "0") {
+			t.Errorf("%s: --out holds serial %x, the output says %s", p.profile, x.SerialNumber, c.Serial)
+		}
+		if !regexp.MustCompile(p.id).MatchString(x.Subject.SerialNumber) {
+			t.Errorf("%s: subject serialNumber %q does not match %s", p.profile, x.Subject.SerialNumber, p.id)
+		}
+		if bytes.Contains(x.Raw, []byte("0101901234")) || bytes.Contains(x.Raw, []byte("010190-1234")) {
+			t.Errorf("%s: the CPR number is in the certificate", p.profile)
+		}
+		if out, err := exec.Command("openssl", "verify", "-CAfile", e.path("ca/root.pem"),
+			"-untrusted", e.path("ca/issuing-1.pem"), out).CombinedOutput(); err != nil {
+			t.Errorf("%s: openssl verify: %v\n%s", p.profile, err, out)
+		}
+		serials[p.profile] = c.Serial
 	}
-	if issued.Status != "good" || !strings.Contains(issued.Subject, "CVR:12345678-RID:") {
-		t.Fatalf("issued %+v", issued)
+
+	// 2. show gives the same certificate, in text and JSON.
+	ms := serials["moces"]
+	var shown issued
+	e.cliJSON(o, &shown, "cert", "show", ms)
+	if der := pemDER(t, shown.PEM); !bytes.Equal(der, readCert(t, e.path("moces.pem")).Raw) {
+		t.Error("cert show returned other bytes than cert issue")
 	}
-	leaf := e.write("jens.pem", issued.PEM)
-	if out, err := exec.Command("openssl", "verify", "-CAfile", filepath.Join(e.dir, "ca/root.pem"),
-		"-untrusted", filepath.Join(e.dir, "ca/issuing-1.pem"), leaf).CombinedOutput(); err != nil {
-		t.Fatalf("openssl verify: %v\n%s", err, out)
+	if txt := e.cliOK(o, "cert", "show", ms); !regexp.MustCompile(`(?m)^status:\s+good$`).MatchString(txt) || !strings.Contains(txt, "BEGIN CERTIFICATE") {
+		t.Errorf("cert show text:\n%s", txt)
 	}
-	s := issued.Serial
+	// The flags work as well as the environment, and take precedence.
+	out, errOut, code := e.runEnv([]string{"OCES_API=https://127.0.0.1:1"}, "cert", "show", ms,
+		"--api", e.adminURL, "--cert", o.cert, "--key", o.key, "--ca-file", e.path("ca/root.pem"), "-o", "json")
+	if code != 0 || !strings.Contains(out, `"serial": "`+ms+`"`) {
+		t.Errorf("cert show with flags: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// 3. list: filters, JSON, and pages that add up to the whole.
+	var page api.CertificateList
+	e.cliJSON(o, &page, "cert", "list", "--profile", "moces")
+	if len(page.Certificates) != 1 || page.Certificates[0].Serial != ms {
+		t.Errorf("list --profile moces: %+v", page)
+	}
+	all := listAll(t, e, o, 3)
+	for p, sn := range serials {
+		if all[sn].Profile != p {
+			t.Errorf("the paged listing lacks %s certificate %s", p, sn)
+		}
+	}
+	if txt := e.cliOK(o, "cert", "list", "--limit", "2"); !strings.Contains(txt, "SERIAL") || !strings.Contains(txt, "more: oces cert list --after ") {
+		t.Errorf("cert list --limit 2 text:\n%s", txt)
+	}
+
+	// 4. The life cycle, with the exit codes of the outside contract.
 	steps := []struct {
 		args []string
 		code int
 		want string
 	}{
-		{[]string{"cert", "show", s}, 0, "status:"},
-		{[]string{"cert", "suspend", s}, 0, "suspended"},
-		{[]string{"cert", "suspend", s}, exitConflict, "already suspended"},
-		{[]string{"cert", "list", "--status", "suspended"}, 0, s},
-		{[]string{"cert", "release", s}, 0, "good"},
-		{[]string{"cert", "revoke", s, "--reason", "certificateHold"}, exitUsage, "suspend with"},
-		{[]string{"cert", "revoke", s, "--reason", "keyCompromise", "--invalidity-date", "2026-01-02T03:04:05Z"}, 0, "keyCompromise"},
-		{[]string{"cert", "revoke", s, "--reason", "superseded"}, exitConflict, "revocation is final"},
+		{[]string{"cert", "suspend", ms}, 0, "suspended"},
+		{[]string{"cert", "suspend", ms}, exitConflict, "already suspended"},
+		{[]string{"cert", "list", "--status", "suspended"}, 0, ms},
+		{[]string{"cert", "release", ms}, 0, "good"},
+		{[]string{"cert", "release", ms}, exitConflict, "not suspended"},
+		{[]string{"cert", "revoke", ms, "--reason", "certificateHold"}, exitUsage, "suspend with"},
+		{[]string{"cert", "revoke", ms, "--reason", "keyCompromise", "--invalidity-date", "2026-01-02"}, exitUsage, "RFC 3339"},
+		{[]string{"cert", "revoke", ms, "--reason", "keyCompromise", "--invalidity-date", "2026-01-02T03:04:05Z"}, 0, "keyCompromise"},
+		{[]string{"cert", "revoke", ms, "--reason", "superseded"}, exitConflict, "revocation is final"},
+		{[]string{"cert", "suspend", ms}, exitConflict, "revocation is final"},
+		{[]string{"cert", "list", "--status", "revoked"}, 0, ms},
 		{[]string{"cert", "show", "0123"}, exitNotFound, "not found"},
+		{[]string{"cert", "suspend", "0123"}, exitNotFound, "not found"},
 		{[]string{"cert", "show", "xyz"}, exitUsage, "not hexadecimal"},
-		{[]string{"cert", "issue", "--profile", "moces", "--csr", leaf, "--cvr", "12345678", "--org", "F", "--name", "J"}, exitInvalid, "PEM block"},
-		{[]string{"cert", "issue", "--profile", "nope", "--csr", csr}, exitInvalid, "unknown profile"},
+		{[]string{"cert", "issue", "--profile", "moces", "--csr", e.path("moces.pem"), "--cvr", "12345678", "--org", "F", "--name", "J"}, exitInvalid, "PEM block"},
+		{[]string{"cert", "issue", "--profile", "moces", "--csr", e.write("garbage.der", "not a request"), "--cvr", "12345678", "--org", "F", "--name", "J"}, exitInvalid, "invalid request"},
+		{[]string{"cert", "issue", "--profile", "nope", "--csr", e.path("moces.csr")}, exitInvalid, "unknown profile"},
+		{[]string{"cert", "issue", "--profile", "poces", "--csr", e.path("moces.csr"), "--name", "Jens Hansen", "--cpr", "not-a-cpr"}, exitInvalid, "CPR"},
+		{[]string{"cert", "issue", "--csr", e.path("moces.csr")}, exitUsage, "--profile and --csr are required"},
+		{[]string{"cert", "list", "--status", "lost"}, exitUsage, "--status"},
 		{[]string{"cert", "list", "-o", "yaml"}, exitUsage, "--output"},
 	}
 	for _, st := range steps {
-		out, errOut, code := e.run(st.args...)
+		out, errOut, code := e.cli(o, st.args...)
 		if code != st.code || !strings.Contains(out+errOut, st.want) {
 			t.Errorf("oces %s: exit %d (want %d), output %q does not mention %q", strings.Join(st.args, " "), code, st.code, out+errOut, st.want)
 		}
 	}
+	e.cliJSON(o, &shown, "cert", "show", ms)
+	if shown.Status != "revoked" || shown.Reason != "keyCompromise" || shown.InvalidityDate != "2026-01-02T03:04:05Z" || shown.RevokedAt == "" {
+		t.Errorf("after revocation: %+v", shown)
+	}
+	s.stop()
+}
+
+// listAll pages through 'oces cert list' limit certificates at a time and
+// returns every certificate by serial; it fails on a serial seen twice or
+// pages out of serial order.
+func listAll(tb testing.TB, e *env, c credential, limit int) map[string]issued {
+	tb.Helper()
+	all := map[string]issued{}
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 10000 {
+			tb.Fatal("cert list: no end of pages")
+		}
+		args := []string{"cert", "list", "--limit", fmt.Sprint(limit)}
+		if after != "" {
+			args = append(args, "--after", after)
+		}
+		var page api.CertificateList
+		e.cliJSON(c, &page, args...)
+		if len(page.Certificates) > limit {
+			tb.Fatalf("cert list --limit %d returned %d", limit, len(page.Certificates))
+		}
+		for _, v := range page.Certificates {
+			if _, dup := all[v.Serial]; dup {
+				tb.Errorf("serial %s listed twice", v.Serial)
+			}
+			all[v.Serial] = v
+		}
+		if page.Next == "" {
+			return all
+		}
+		after = page.Next
+	}
+}
+
+func readCert(tb testing.TB, path string) *x509.Certificate {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(pemDER(tb, string(data)))
+	if err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return c
+}
+
+func pemDER(tb testing.TB, s string) []byte {
+	tb.Helper()
+	b, _ := pem.Decode([]byte(s))
+	if b == nil || b.Type != "CERTIFICATE" {
+		tb.Fatalf("no PEM certificate in %q", s)
+	}
+	return b.Bytes
 }
 
 func TestCeremonyConfigErrorsNameTheField(t *testing.T) {
+	t.Parallel()
 	e := &env{tb: t, dir: t.TempDir(), tok: softhsmtest.New(t)}
 	cases := []struct{ name, file, want string }{
 		{"unknown field", "key: {uri: 'pkcs11:token=x;object=y', algorithm: rsa-4096}\nsubject: {country: DK, organization: O, common_name: C}\nvalidity: 20y\ncertificate: r.pem\ncolour: blue\n", "field colour not found"},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/ceremony"
+	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/server"
 )
@@ -50,6 +51,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		return err
 	}
 	defer a.Close()
+	// Cancelled before Close runs, so the background loops end on any return.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	limits := server.Limits{
@@ -58,8 +62,24 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 	}
 	var listeners []server.Listener
 	var names []string
+	if err := a.startCheckpointer(ctx, cfg, logger); err != nil {
+		return err
+	}
+	pub, err := a.newPublisher(cfg)
+	if err != nil {
+		return fmt.Errorf("CRL publisher: %w", err)
+	}
+	a.background.Go(func() {
+		if err := pub.Run(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("CRL publisher stopped", "err", err)
+		}
+	})
 	if enabled(cfg.Public.Enabled) {
-		listeners = append(listeners, server.Listener{Name: "public", Addr: cfg.Public.Listen, Handler: a.publicHandler(reg), Limits: limits})
+		public, err := a.publicHandler(ctx, cfg, reg, pub)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, server.Listener{Name: "public", Addr: cfg.Public.Listen, Handler: public, Limits: limits})
 		names = append(names, "public")
 	}
 	if enabled(cfg.Admin.Enabled) {
@@ -67,7 +87,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		if err != nil {
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		h := api.New(api.Config{CA: a.ca, Logger: logger, MaxBodyBytes: limits.MaxBodyBytes})
+		h := api.New(api.Config{CA: a.ca, CRL: pub, Audit: a.store, Logger: logger, MaxBodyBytes: limits.MaxBodyBytes})
 		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: h, TLS: tlsConf, Limits: limits})
 		names = append(names, "admin")
 	}
@@ -93,15 +113,30 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 }
 
 // publicHandler routes the public listener.
-func (a *app) publicHandler(reg *prometheus.Registry) http.Handler {
+func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Registry, pub *crl.Publisher) (http.Handler, error) {
 	mux := http.NewServeMux()
+	mux.Handle("/crl/", pub.Handler())
+	arls, err := arlHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for path, h := range arls {
+		mux.Handle("GET "+path, h)
+	}
+	if cfg.TSA.on() {
+		authority, err := a.newAuthority(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("time-stamp authority: %w", err)
+		}
+		mux.Handle("/tsa", authority)
+	}
 	mux.Handle("/ca/", server.CAFiles(a.caFiles()))
 	mux.Handle("GET /healthz", server.Health(server.Check{Name: "store", Run: func(ctx context.Context) error {
 		_, err := a.store.CountIssued(ctx, a.ca.Issuers()[0].Name)
 		return err
 	}}))
 	mux.Handle("GET /metrics", server.MetricsHandler(reg))
-	return mux
+	return mux, nil
 }
 
 // caFiles names every CA certificate the public listener serves: each

@@ -10,12 +10,19 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 )
 
 // Reserve durably records p. It fails with ca.ErrSerialExists if the serial
 // was ever reserved, on any CA, and counts the serial for CountIssued.
 func (db *DB) Reserve(ctx context.Context, p *ca.Prepared) error {
+	return db.ReserveAudited(ctx, p)
+}
+
+// ReserveAudited is Reserve that appends events to the audit chain in the
+// same transaction: both are stored or neither is.
+func (db *DB) ReserveAudited(ctx context.Context, p *ca.Prepared, events ...audit.Event) error {
 	if p == nil || p.CA == "" || p.Serial == (ca.Serial{}) {
 		return fmt.Errorf("store: reserving serial: %w: need a non-zero serial and a CA", ca.ErrInvalidRequest)
 	}
@@ -27,7 +34,7 @@ func (db *DB) Reserve(ctx context.Context, p *ca.Prepared) error {
 		return fmt.Errorf("store: encoding reservation %s: %w", p.Serial, err)
 	}
 	s := p.Serial
-	return db.update(ctx, func(tx *bbolt.Tx) error {
+	return db.update(ctx, withAudit(events, func(tx *bbolt.Tx) error {
 		prepared := tx.Bucket(bucketPrepared)
 		if prepared.Get(s[:]) != nil || tx.Bucket(bucketCerts).Get(s[:]) != nil {
 			return fmt.Errorf("store: reserving serial %s: %w", s, ca.ErrSerialExists)
@@ -47,7 +54,7 @@ func (db *DB) Reserve(ctx context.Context, p *ca.Prepared) error {
 			return fmt.Errorf("store: counting serial %s: %w", s, err)
 		}
 		return nil
-	})
+	}))
 }
 
 // Complete durably stores the signed certificate of a reserved serial and
@@ -55,12 +62,18 @@ func (db *DB) Reserve(ctx context.Context, p *ca.Prepared) error {
 // ca.ErrConflict if it was completed already, and ca.ErrInvalidRequest if
 // der does not carry the TBSCertificate that was reserved.
 func (db *DB) Complete(ctx context.Context, serial ca.Serial, der []byte, issuedAt time.Time) (*ca.Certificate, error) {
+	return db.CompleteAudited(ctx, serial, der, issuedAt)
+}
+
+// CompleteAudited is Complete that appends events to the audit chain in the
+// same transaction: both are stored or neither is.
+func (db *DB) CompleteAudited(ctx context.Context, serial ca.Serial, der []byte, issuedAt time.Time, events ...audit.Event) (*ca.Certificate, error) {
 	if len(der) == 0 {
 		return nil, fmt.Errorf("store: completing serial %s: %w: empty certificate", serial, ca.ErrInvalidRequest)
 	}
 	tbs, tbsErr := rawTBS(der) // parsed outside the writer; checked against the reservation inside
 	var out *ca.Certificate
-	err := db.update(ctx, func(tx *bbolt.Tx) error {
+	err := db.update(ctx, withAudit(events, func(tx *bbolt.Tx) error {
 		out = nil
 		prepared := tx.Bucket(bucketPrepared)
 		v := prepared.Get(serial[:])
@@ -99,7 +112,7 @@ func (db *DB) Complete(ctx context.Context, serial ca.Serial, der []byte, issued
 		}
 		out = c
 		return nil
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +145,15 @@ func (db *DB) Certificate(ctx context.Context, serial ca.Serial) (*ca.Certificat
 // change the status fields only: changing the serial, CA or DER is refused
 // with ca.ErrInvalidRequest.
 func (db *DB) UpdateCertificate(ctx context.Context, serial ca.Serial, fn func(*ca.Certificate) error) (*ca.Certificate, error) {
+	return db.UpdateCertificateAudited(ctx, serial, fn)
+}
+
+// UpdateCertificateAudited is UpdateCertificate that appends events to the
+// audit chain in the same transaction, if fn succeeds and the change is
+// stored: both are stored or neither is.
+func (db *DB) UpdateCertificateAudited(ctx context.Context, serial ca.Serial, fn func(*ca.Certificate) error, events ...audit.Event) (*ca.Certificate, error) {
 	var out *ca.Certificate
-	err := db.update(ctx, func(tx *bbolt.Tx) error {
+	err := db.update(ctx, withAudit(events, func(tx *bbolt.Tx) error {
 		out = nil
 		c, ok, err := loadCert(tx, serial, true)
 		if err != nil {
@@ -153,9 +173,12 @@ func (db *DB) UpdateCertificate(ctx context.Context, serial ca.Serial, fn func(*
 		if err := putCert(tx, c); err != nil {
 			return err
 		}
+		if err := indexChange(tx, c, &orig); err != nil {
+			return err
+		}
 		out = c
 		return nil
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}

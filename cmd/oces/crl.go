@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oces-pki/oces/api"
+	"github.com/oces-pki/oces/ceremony"
+	"github.com/oces-pki/oces/crl"
+	"github.com/oces-pki/oces/hsm"
+	"github.com/oces-pki/oces/internal/conf"
+)
+
+// CRLConfig tunes CRL publication; every field has a default.
+type CRLConfig struct {
+	Dir      string        `yaml:"dir"`      // also write every CRL here, for static hosting
+	Validity conf.Duration `yaml:"validity"` // nextUpdate - thisUpdate; default 12h
+	Interval conf.Duration `yaml:"interval"` // scheduled regeneration; default validity/2
+	MinGap   conf.Duration `yaml:"min_gap"`  // bound after a status change; default 60s
+	// ARLs are the offline CAs' CRLs ('oces crl generate --ca root'),
+	// served at /crl/<name>.crl: name → file.
+	ARLs map[string]string `yaml:"arls"`
+}
+
+// newPublisher wires CRL publication to the CA and its store.
+func (a *app) newPublisher(cfg *Config) (*crl.Publisher, error) {
+	c := cfg.CRL
+	dir := c.Dir
+	if dir != "" {
+		dir = conf.Resolve(cfg.path, dir)
+	}
+	pub, err := crl.New(crl.Config{
+		Source: a.store, Issuers: a.ca.Issuers(), BaseURL: cfg.PublicBaseURL, Dir: dir,
+		Validity: c.Validity.D(), Interval: c.Interval.D(), MinGap: c.MinGap.D(), Logger: newLogger(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.ca.Observe(pub)
+	return pub, nil
+}
+
+// arlHandler serves the offline CAs' CRLs, read once at start.
+func arlHandler(cfg *Config) (map[string]http.Handler, error) {
+	out := map[string]http.Handler{}
+	for name, file := range cfg.CRL.ARLs {
+		data, err := os.ReadFile(conf.Resolve(cfg.path, file))
+		if err != nil {
+			return nil, fmt.Errorf("crl.arls.%s: %w (make it with 'oces crl generate --ca %s')", name, err, name)
+		}
+		info, err := crl.Show(data)
+		if err != nil {
+			return nil, fmt.Errorf("crl.arls.%s: %w", name, err)
+		}
+		sum := sha256.Sum256(data)
+		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+		out["/crl/"+name+".crl"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/pkix-crl")
+			w.Header().Set("ETag", etag)
+			if !info.NextUpdate.IsZero() {
+				w.Header().Set("Expires", info.NextUpdate.UTC().Format(http.TimeFormat))
+				w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", max(0, int(time.Until(info.NextUpdate).Seconds()))))
+			}
+			http.ServeContent(w, r, "", info.ThisUpdate, bytes.NewReader(data))
+		})
+	}
+	return out, nil
+}
+
+func newCRLCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "crl", Short: "Generate and inspect CRLs"}
+	cmd.AddCommand(newCRLShowCommand(g), newCRLGenerateCommand(g))
+	return cmd
+}
+
+func newCRLShowCommand(g *globals) *cobra.Command {
+	var issuerPath string
+	var max int
+	cmd := &cobra.Command{
+		Use:   "show FILE",
+		Short: "Print a CRL (PEM or DER) readably; --issuer also checks its signature",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return usagef("%v", err)
+			}
+			info, err := crl.Show(data)
+			if err != nil {
+				return err
+			}
+			if issuerPath != "" {
+				issuer, err := ceremony.ReadCertificate(issuerPath)
+				if err != nil {
+					return usagef("reading --issuer: %v", err)
+				}
+				if err := crl.VerifySignature(data, issuer); err != nil {
+					return err
+				}
+			}
+			return g.printer(cmd.OutOrStdout()).print(info, func(w io.Writer) error { return info.WriteText(w, max) })
+		},
+	}
+	cmd.Flags().StringVar(&issuerPath, "issuer", "", "issuer certificate (PEM) to verify the signature with")
+	cmd.Flags().IntVar(&max, "max-entries", 50, "print at most this many entries (0: all)")
+	return cmd
+}
+
+func newCRLGenerateCommand(g *globals) *cobra.Command {
+	var caName, configPath, out, baseURL string
+	var validity time.Duration
+	cc := &certCommand{g: g}
+	cmd := &cobra.Command{
+		Use:   "generate --ca NAME",
+		Short: "Force a CRL run: an issuing CA's through the running server, or the root's ARL offline",
+		Long: `For an issuing CA, asks the running server (admin API) to regenerate its CRLs now.
+For the offline root, --config names the root ceremony file: the root key signs an
+ARL written to --out, its CRL number kept in --out.number and increased every run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if caName == "" {
+				return usagef("--ca is required")
+			}
+			if configPath != "" {
+				return generateARL(cmd, g, configPath, out, baseURL, caName, validity)
+			}
+			return cc.call(cmd, func(cl *api.Client) error {
+				if err := cl.GenerateCRL(cmd.Context(), caName); err != nil {
+					return err
+				}
+				return g.printer(cmd.OutOrStdout()).print(map[string]string{"ca": caName, "status": "generated"}, func(w io.Writer) error {
+					return fields(w, "ca", caName, "status", "generated")
+				})
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&caName, "ca", "", "CA name: an issuing CA, or the root with --config")
+	f.StringVarP(&configPath, "config", "c", "", "root ceremony file (offline ARL)")
+	f.StringVar(&out, "out", "", "ARL output file (DER); default <certificate dir>/../crl/<ca>.crl")
+	f.StringVar(&baseURL, "public-base-url", "", "public base URL; the ARL's issuingDistributionPoint becomes <url>/crl/<ca>.crl")
+	f.DurationVar(&validity, "validity", 365*24*time.Hour, "ARL validity (nextUpdate - thisUpdate)")
+	cc.addFlags(f)
+	return cmd
+}
+
+func generateARL(cmd *cobra.Command, g *globals, configPath, out, baseURL, caName string, validity time.Duration) error {
+	var cfg ceremony.RootConfig
+	if err := conf.Load(configPath, &cfg); err != nil {
+		return err
+	}
+	certPath := conf.Resolve(configPath, cfg.Certificate)
+	root, err := ceremony.ReadCertificate(certPath)
+	if err != nil {
+		return fmt.Errorf("reading the root certificate: %w", err)
+	}
+	if out == "" {
+		out = filepath.Join(filepath.Dir(certPath), "..", "crl", caName+".crl")
+	}
+	number, err := nextARLNumber(out + ".number")
+	if err != nil {
+		return err
+	}
+	h := hsm.New(newLogger())
+	defer h.Close()
+	signer, err := h.Signer(cmd.Context(), cfg.Key.URI)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	url := ""
+	if baseURL != "" {
+		url = strings.TrimSuffix(baseURL, "/") + "/crl/" + caName + ".crl"
+	}
+	der, err := crl.GenerateARL(context.Background(), crl.ARLRequest{Root: root, Signer: signer, Number: number,
+		ThisUpdate: now, NextUpdate: now.Add(validity), URL: url})
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(out, der); err != nil {
+		return err
+	}
+	res := map[string]string{"arl": out, "crl_number": number.String(), "next_update": now.Add(validity).Format(time.RFC3339)}
+	return g.printer(cmd.OutOrStdout()).print(res, func(w io.Writer) error {
+		return fields(w, "ARL", out, "CRL number", number.String(), "next update", res["next_update"])
+	})
+}
+
+// nextARLNumber increments the ARL's CRL number kept in path, durably,
+// before the ARL is signed, so a number is never used twice.
+func nextARLNumber(path string) (*big.Int, error) {
+	n := int64(0)
+	if data, err := os.ReadFile(path); err == nil {
+		if n, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err != nil {
+			return nil, fmt.Errorf("%s does not hold a CRL number: %w", path, err)
+		}
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	n++
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return big.NewInt(n), writeAtomic(path, []byte(strconv.FormatInt(n, 10)+"\n"))
+}
+
+// writeAtomic writes a file through a synced temporary file and a rename.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
