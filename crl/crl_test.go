@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/crl"
 )
@@ -53,10 +54,10 @@ func testLifecycle(t *testing.T, h *hierarchy) {
 	}
 	revoked, good0, suspended, good1 := certs[0], certs[1], certs[2], certs[3]
 	e.clock.Advance(time.Minute)
-	if _, err := e.ca.Revoke(ctx, revoked.Serial, ca.ReasonKeyCompromise, e.clock.Now().Add(-time.Hour)); err != nil {
+	if _, err := e.ca.Revoke(ctx, revoked.Serial, ca.ReasonKeyCompromise, e.clock.Now().Add(-time.Hour), audit.System); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ca.Suspend(ctx, suspended.Serial); err != nil {
+	if _, err := e.ca.Suspend(ctx, suspended.Serial, audit.System); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Minute)
@@ -127,10 +128,10 @@ func testLifecycle(t *testing.T, h *hierarchy) {
 	// Release the suspended certificate: gone from the next full CRL, in
 	// the delta with removeFromCRL; revoke a good one: in the delta.
 	e.clock.Advance(time.Minute)
-	if _, err := e.ca.Release(ctx, suspended.Serial); err != nil {
+	if _, err := e.ca.Release(ctx, suspended.Serial, audit.System); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ca.Revoke(ctx, good1.Serial, ca.ReasonSuperseded, time.Time{}); err != nil {
+	if _, err := e.ca.Revoke(ctx, good1.Serial, ca.ReasonSuperseded, time.Time{}, audit.System); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Minute)

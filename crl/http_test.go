@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/crl"
 )
@@ -141,10 +142,10 @@ func TestRunOnChange(t *testing.T) {
 	}
 	waitFor("/crl/issuing-1.crl", serialHex(c), false)
 	e.clock.Set(time.Now()) // the CA's clock: revoke now, not an hour ago
-	if _, err := e.ca.Suspend(context.Background(), c.Serial); err != nil {
+	if _, err := e.ca.Suspend(context.Background(), c.Serial, audit.System); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ca.Revoke(context.Background(), c.Serial, ca.ReasonKeyCompromise, time.Time{}); err != nil {
+	if _, err := e.ca.Revoke(context.Background(), c.Serial, ca.ReasonKeyCompromise, time.Time{}, audit.System); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("/crl/issuing-1.crl", serialHex(c), true)

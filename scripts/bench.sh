@@ -26,5 +26,11 @@ run hsm ./hsm 'BenchmarkSign' 3s
 run store ./store/bolt 'BenchmarkReserveComplete' 3s
 # Time-stamps over HTTP (4 clients) vs raw signing of the same key.
 run tsa ./tsa 'Benchmark' 2s
+# A full CRL of 1,000,000 entries: our encoder vs x509.CreateRevocationList
+# (time and peak heap), the largest partition, and serving a cached CRL.
+run crl ./crl 'BenchmarkFullCRL1M' 3x
+run crl-serve ./crl 'BenchmarkServeCachedCRL|BenchmarkPartition' 2s
+# Issuance through the admin API (4 clients) vs in-process issuance.
+run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
 
 echo "results in $out"
