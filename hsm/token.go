@@ -79,7 +79,18 @@ type token struct {
 
 func openToken(ref keyRef, logger *slog.Logger) (*token, error) {
 	t := &token{ref: ref, logger: logger}
-	st, err := t.open(false)
+	// Opening walks every slot; a slot whose token another process is
+	// writing at that moment can answer CKR_GENERAL_ERROR (seen with
+	// SoftHSM's file store). Nothing has happened yet, so try again.
+	var st *tokenState
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if st, err = t.open(false); err == nil || !strings.Contains(err.Error(), "CKR_GENERAL_ERROR") {
+			break
+		}
+		logger.Warn("hsm: opening token failed; retrying", "token", ref.token, "attempt", attempt, "err", err)
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -40,8 +40,8 @@ func (l *Limits) defaults() {
 			*d = v
 		}
 	}
-	set(&l.ReadHeaderTimeout, 5*time.Second)
 	set(&l.ReadTimeout, 15*time.Second)
+	set(&l.ReadHeaderTimeout, min(5*time.Second, l.ReadTimeout))
 	set(&l.WriteTimeout, 30*time.Second)
 	set(&l.IdleTimeout, 60*time.Second)
 	if l.MaxHeaderBytes <= 0 {
