@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oces-pki/oces/api"
+	"github.com/oces-pki/oces/audit"
+	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/hsm"
@@ -26,6 +28,7 @@ import (
 
 // CRLConfig tunes CRL publication; every field has a default.
 type CRLConfig struct {
+	Enabled  *bool         `yaml:"enabled"`  // default true
 	Dir      string        `yaml:"dir"`      // also write every CRL here, for static hosting
 	Validity conf.Duration `yaml:"validity"` // nextUpdate - thisUpdate; default 12h
 	Interval conf.Duration `yaml:"interval"` // scheduled regeneration; default validity/2
@@ -42,8 +45,15 @@ func (a *app) newPublisher(cfg *Config) (*crl.Publisher, error) {
 	if dir != "" {
 		dir = conf.Resolve(cfg.path, dir)
 	}
+	// Every CRL signature by an issuing CA's key goes into the audit chain.
+	var issuers []*ca.Issuer
+	for _, iss := range a.ca.Issuers() {
+		issuers = append(issuers, &ca.Issuer{Name: iss.Name, Certificate: iss.Certificate, Chain: iss.Chain,
+			PartitionSize: iss.PartitionSize,
+			Signer:        &audit.Signer{Signer: iss.Signer, Log: a.store, Purpose: "crl " + iss.Name}})
+	}
 	pub, err := crl.New(crl.Config{
-		Source: a.store, Issuers: a.ca.Issuers(), BaseURL: cfg.PublicBaseURL, Dir: dir,
+		Source: a.store, Issuers: issuers, BaseURL: cfg.PublicBaseURL, Dir: dir,
 		Validity: c.Validity.D(), Interval: c.Interval.D(), MinGap: c.MinGap.D(), Logger: newLogger(),
 	})
 	if err != nil {

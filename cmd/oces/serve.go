@@ -65,15 +65,17 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 	if err := a.startCheckpointer(ctx, cfg, logger); err != nil {
 		return err
 	}
-	pub, err := a.newPublisher(cfg)
-	if err != nil {
-		return fmt.Errorf("CRL publisher: %w", err)
-	}
-	a.background.Go(func() {
-		if err := pub.Run(ctx); err != nil && ctx.Err() == nil {
-			logger.Error("CRL publisher stopped", "err", err)
+	var pub *crl.Publisher
+	if enabled(cfg.CRL.Enabled) {
+		if pub, err = a.newPublisher(cfg); err != nil {
+			return fmt.Errorf("CRL publisher: %w", err)
 		}
-	})
+		a.background.Go(func() {
+			if err := pub.Run(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("CRL publisher stopped", "err", err)
+			}
+		})
+	}
 	if enabled(cfg.Public.Enabled) {
 		public, err := a.publicHandler(ctx, cfg, reg, pub)
 		if err != nil {
@@ -87,7 +89,11 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		if err != nil {
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		h := api.New(api.Config{CA: a.ca, CRL: pub, Audit: a.store, Logger: logger, MaxBodyBytes: limits.MaxBodyBytes})
+		apiCfg := api.Config{CA: a.ca, Audit: a.store, Logger: logger, MaxBodyBytes: limits.MaxBodyBytes}
+		if pub != nil {
+			apiCfg.CRL = pub
+		}
+		h := api.New(apiCfg)
 		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: h, TLS: tlsConf, Limits: limits})
 		names = append(names, "admin")
 	}
@@ -115,7 +121,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 // publicHandler routes the public listener.
 func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Registry, pub *crl.Publisher) (http.Handler, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/crl/", pub.Handler())
+	if pub != nil {
+		mux.Handle("/crl/", pub.Handler())
+	}
 	arls, err := arlHandler(cfg)
 	if err != nil {
 		return nil, err
