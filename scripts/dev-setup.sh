@@ -100,6 +100,7 @@ issuers:
     certificate: ca/issuing-1.pem
     chain: [ca/root.pem]
     key: "$(key oces-issuing-1)"
+    ocsp_responder_key: "$(key oces-ocsp-issuing-1)"
 public:
   listen: 127.0.0.1:8080
 admin:

@@ -38,6 +38,7 @@ type Config struct {
 	TSA           TSAConfig                `yaml:"tsa"`
 	CRL           CRLConfig                `yaml:"crl"`
 	Audit         AuditConfig              `yaml:"audit"`
+	OCSP          OCSPConfig               `yaml:"ocsp"`
 
 	path string
 }
@@ -100,6 +101,9 @@ type IssuerConfig struct {
 	Chain         []string `yaml:"chain"`
 	Key           string   `yaml:"key"`
 	PartitionSize int      `yaml:"partition_size"`
+	// OCSPResponderKey is the PKCS#11 URI of the delegated OCSP
+	// responder's key; generated on first start if absent.
+	OCSPResponderKey string `yaml:"ocsp_responder_key"`
 }
 
 // ProfileConfig overrides a built-in profile; empty fields keep the default.

@@ -229,6 +229,7 @@ issuers:
     certificate: ca/issuing-1.pem
     chain: [ca/root.pem]
     key: %q
+    ocsp_responder_key: %q
 public: {listen: "127.0.0.1:0"}
 admin:
   listen: "127.0.0.1:0"
@@ -236,7 +237,7 @@ admin:
   tls_key: %q
 limits: {read_timeout: 2s}
 audit: {key: %q}
-`, e.tok.KeyURI("registry"), e.tok.KeyURI("issuing"), e.tok.KeyURI("admin-tls"), e.tok.KeyURI("audit")))
+`, e.tok.KeyURI("registry"), e.tok.KeyURI("issuing"), e.tok.KeyURI("ocsp-responder"), e.tok.KeyURI("admin-tls"), e.tok.KeyURI("audit")))
 	e.ok("ceremony", "tls", "--host", "127.0.0.1")
 	e.officer = e.credential("officer", "Test Officer")
 	e.ra = e.credential("ra", "Firma A/S RA", "--ra-cvr", "12345678", "--org", "Firma A/S")

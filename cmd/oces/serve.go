@@ -19,6 +19,7 @@ import (
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/internal/conf"
+	"github.com/oces-pki/oces/ocsp"
 	"github.com/oces-pki/oces/server"
 )
 
@@ -76,8 +77,14 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 			}
 		})
 	}
+	var responder *ocsp.Responder
+	if enabled(cfg.OCSP.Enabled) {
+		if responder, err = a.newResponder(ctx, cfg, logger); err != nil {
+			return fmt.Errorf("OCSP responder: %w", err)
+		}
+	}
 	if enabled(cfg.Public.Enabled) {
-		public, err := a.publicHandler(ctx, cfg, reg, pub)
+		public, err := a.publicHandler(ctx, cfg, reg, pub, responder)
 		if err != nil {
 			return err
 		}
@@ -119,7 +126,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 }
 
 // publicHandler routes the public listener.
-func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Registry, pub *crl.Publisher) (http.Handler, error) {
+func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Registry, pub *crl.Publisher, responder *ocsp.Responder) (http.Handler, error) {
 	mux := http.NewServeMux()
 	if pub != nil {
 		mux.Handle("/crl/", pub.Handler())
@@ -144,6 +151,11 @@ func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Re
 		return err
 	}}))
 	mux.Handle("GET /metrics", server.MetricsHandler(reg))
+	if responder != nil {
+		// In front of the mux: its path cleaning would corrupt a base64
+		// GET request that contains "//".
+		return responder.Wrap(mux), nil
+	}
 	return mux, nil
 }
 
