@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -18,79 +17,8 @@ import (
 
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/hsm"
-	"github.com/oces-pki/oces/internal/softhsmtest"
-	"github.com/oces-pki/oces/store/bolt"
+	"github.com/oces-pki/oces/internal/catest"
 )
-
-// hsmHasher is the registry hasher backed by an HMAC key in the token.
-type hsmHasher struct {
-	h   *hsm.HSM
-	uri string
-}
-
-func (k hsmHasher) MAC(ctx context.Context, data []byte) ([]byte, error) {
-	return k.h.MAC(ctx, k.uri, data)
-}
-
-// hsmCA is a CA whose root, issuing and registry keys are in a fresh
-// SoftHSM token, on a real bbolt file.
-type hsmCA struct {
-	*ca.CA
-	root, issuing *x509.Certificate
-	signer        crypto.Signer
-	store         *bolt.DB
-	dir           string
-}
-
-func newHSMCA(tb testing.TB, issuingAlg hsm.KeyAlgorithm) *hsmCA {
-	tb.Helper()
-	tok := softhsmtest.New(tb)
-	h := hsm.New(nil)
-	tb.Cleanup(func() { h.Close() })
-	ctx := context.Background()
-	rootKey, err := h.GenerateKey(ctx, tok.KeyURI("root"), hsm.ECP384)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	issuingKey, err := h.GenerateKey(ctx, tok.KeyURI("issuing"), issuingAlg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := h.GenerateSecret(ctx, tok.KeyURI("registry")); err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Now()
-	root, err := ca.CreateCACertificate(ca.CACertRequest{
-		Subject:   ca.CAName{Country: "DK", Organization: "OCES PKI Test", CommonName: "OCES PKI Test Root CA"},
-		PublicKey: rootKey.Public(), IssuerSigner: rootKey, NotBefore: now, Validity: 20 * 365 * 24 * time.Hour,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	issuing, err := ca.CreateCACertificate(ca.CACertRequest{
-		Subject:   ca.CAName{Country: "DK", Organization: "OCES PKI Test", CommonName: "OCES PKI Test Issuing CA 1"},
-		PublicKey: issuingKey.Public(), Issuer: root, IssuerSigner: rootKey, IssuerName: "root",
-		BaseURL: "http://pki.example.dk", NotBefore: now, Validity: 10 * 365 * 24 * time.Hour,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dir := tb.TempDir()
-	db, err := bolt.Open(filepath.Join(dir, "oces.db"), bolt.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	c, err := ca.New(ctx, ca.Config{
-		Issuers:      []*ca.Issuer{{Name: "issuing-1", Certificate: issuing, Signer: issuingKey}},
-		BaseURL:      "http://pki.example.dk",
-		Certificates: db, Registry: db, Hasher: hsmHasher{h, tok.KeyURI("registry")},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &hsmCA{CA: c, root: root, issuing: issuing, signer: issuingKey, store: db, dir: dir}
-}
 
 // TestIssueWithHSM issues every profile with keys in SoftHSM and has
 // openssl verify each chain.
@@ -101,9 +29,9 @@ func TestIssueWithHSM(t *testing.T) {
 	}
 	for _, alg := range []hsm.KeyAlgorithm{hsm.RSA3072, hsm.ECP256} {
 		t.Run(alg.String(), func(t *testing.T) {
-			c := newHSMCA(t, alg)
-			rootPEM := writePEM(t, c.dir, "root.pem", c.root.Raw)
-			issuingPEM := writePEM(t, c.dir, "issuing.pem", c.issuing.Raw)
+			c := catest.NewHSMCA(t, alg, "http://pki.example.dk")
+			rootPEM := writePEM(t, c.Dir, "root.pem", c.Root.Raw)
+			issuingPEM := writePEM(t, c.Dir, "issuing.pem", c.Issuing.Raw)
 			for _, tc := range profileCases {
 				req := tc.req
 				req.CSR = csr(t, testKey(t, "rsa-2048"))
@@ -112,7 +40,7 @@ func TestIssueWithHSM(t *testing.T) {
 					t.Fatalf("%s: %v", tc.req.Profile, err)
 				}
 				lintClean(t, cert.DER)
-				leaf := writePEM(t, c.dir, tc.req.Profile+".pem", cert.DER)
+				leaf := writePEM(t, c.Dir, tc.req.Profile+".pem", cert.DER)
 				out, err := exec.Command(openssl, "verify", "-x509_strict", "-CAfile", rootPEM, "-untrusted", issuingPEM, leaf).CombinedOutput()
 				if err != nil {
 					t.Errorf("%s: openssl verify: %v\n%s", tc.req.Profile, err, out)
@@ -150,12 +78,12 @@ func BenchmarkIssuance(b *testing.B) {
 }
 
 func benchIssuance(b *testing.B, alg hsm.KeyAlgorithm, workers int) {
-	c := newHSMCA(b, alg)
+	c := catest.NewHSMCA(b, alg, "http://pki.example.dk")
 	csrs := make([][]byte, 64)
 	for i := range csrs {
 		csrs[i] = csr(b, testKey(b, "p-256"))
 	}
-	raw := rawSignRate(b, c.signer, workers, time.Second)
+	raw := rawSignRate(b, c.Signer, workers, time.Second)
 	var next atomic.Int64
 	b.ResetTimer()
 	start := time.Now()

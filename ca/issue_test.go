@@ -26,6 +26,7 @@ import (
 
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/internal/catest"
 )
 
 // Attribute types by short name, for comparing subject layouts.
@@ -487,7 +488,7 @@ func TestLintFailureSignsNothing(t *testing.T) {
 	lc, err := ca.New(context.Background(), ca.Config{
 		Issuers:  []*ca.Issuer{{Name: "issuing-1", Certificate: h.issuing, Signer: countingSigner{h.issuingKey, signs}}},
 		Profiles: profiles, BaseURL: "http://pki.example.dk",
-		Certificates: c.store, Registry: c.store, Hasher: hmacHasher("k"),
+		Certificates: c.store, Registry: c.store, Hasher: catest.HMACHasher("k"),
 	})
 	if err != nil {
 		t.Fatal(err)

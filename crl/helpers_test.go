@@ -4,12 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -28,6 +23,7 @@ import (
 
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/crl"
+	"github.com/oces-pki/oces/internal/catest"
 	"github.com/oces-pki/oces/store/bolt"
 )
 
@@ -35,40 +31,7 @@ const baseURL = "http://pki.example.dk"
 
 var _ crl.Source = (*bolt.DB)(nil)
 
-type hmacHasher []byte
-
-func (k hmacHasher) MAC(_ context.Context, data []byte) ([]byte, error) {
-	m := hmac.New(sha256.New, k)
-	m.Write(data)
-	return m.Sum(nil), nil
-}
-
-var testKeys sync.Map
-
-// testKey returns a cached in-memory key: RSA generation dominates test time.
-func testKey(tb testing.TB, name string) crypto.Signer {
-	tb.Helper()
-	if k, ok := testKeys.Load(name); ok {
-		return k.(crypto.Signer)
-	}
-	var k crypto.Signer
-	var err error
-	switch name {
-	case "rsa-2048":
-		k, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "p-256":
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "p-384":
-		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	default:
-		tb.Fatalf("unknown key %s", name)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	actual, _ := testKeys.LoadOrStore(name, k)
-	return actual.(crypto.Signer)
-}
+func testKey(tb testing.TB, name string) crypto.Signer { return catest.Key(tb, name) }
 
 // clock is a settable clock shared by the CA and the CRL generator. It
 // starts an hour in the past, so that openssl, which checks against the
@@ -145,7 +108,7 @@ func (e *env) open(tb testing.TB, partitionSize int, cfg crl.Config) {
 		Signer: e.h.issuingKey, PartitionSize: partitionSize}
 	e.ca, err = ca.New(context.Background(), ca.Config{
 		Issuers: []*ca.Issuer{e.iss}, BaseURL: baseURL, Certificates: db, Registry: db,
-		Hasher: hmacHasher("test registry key"), Clock: e.clock.Now,
+		Hasher: catest.HMACHasher("test registry key"), Clock: e.clock.Now,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oces-pki/oces/audit"
-	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/conf"
 )
 
@@ -84,29 +83,5 @@ the first broken record and exits 1.`,
 	}
 	verify.Flags().StringVarP(&configPath, "config", "c", envOr("OCES_CONFIG", defaultConfig), "server configuration")
 	cmd.AddCommand(verify)
-	return cmd
-}
-
-func newAuditKeyCommand(g *globals) *cobra.Command {
-	var uri string
-	cmd := &cobra.Command{
-		Use:   "audit-key --key URI",
-		Short: "Make the key in the HSM that signs the audit chain's checkpoints",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if uri == "" {
-				return usagef("--key is required: the PKCS#11 URI of the new key")
-			}
-			h := hsm.New(newLogger())
-			defer h.Close()
-			if _, err := h.GenerateKey(cmd.Context(), uri, hsm.ECP256); err != nil {
-				return err
-			}
-			return g.printer(cmd.OutOrStdout()).print(map[string]string{"key": redactURI(uri)}, func(w io.Writer) error {
-				return fields(w, "audit key", redactURI(uri))
-			})
-		},
-	}
-	cmd.Flags().StringVar(&uri, "key", "", "PKCS#11 URI of the key to create")
 	return cmd
 }

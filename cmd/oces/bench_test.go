@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,8 +10,7 @@ import (
 	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/hsm"
-	"github.com/oces-pki/oces/internal/softhsmtest"
-	"github.com/oces-pki/oces/store/bolt"
+	"github.com/oces-pki/oces/internal/catest"
 )
 
 // BenchmarkAPIIssuance measures issuance through the admin API (4
@@ -36,7 +33,7 @@ func BenchmarkAPIIssuance(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			local := newInProcessCA(b, keyAlg)
+			local := catest.NewHSMCA(b, keyAlg, "http://127.0.0.1:8080")
 			csrs := make([]string, 64)
 			for i := range csrs {
 				csrs[i] = csrPEM(b)
@@ -99,56 +96,4 @@ func issueRate(b *testing.B, workers, total int, fn func(w int, i int64) error) 
 	}
 	wg.Wait()
 	return float64(total) / time.Since(start).Seconds()
-}
-
-// newInProcessCA is the CA 'oces serve' runs, opened in this process: root
-// and issuing keys and the registry key in a fresh SoftHSM token, on its
-// own bbolt file (as ca/hsm_test.go's newHSMCA).
-func newInProcessCA(tb testing.TB, issuingAlg hsm.KeyAlgorithm) *ca.CA {
-	tb.Helper()
-	tok := softhsmtest.New(tb)
-	h := hsm.New(nil)
-	tb.Cleanup(func() { h.Close() })
-	ctx := context.Background()
-	rootKey, err := h.GenerateKey(ctx, tok.KeyURI("root"), hsm.ECP384)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	issuingKey, err := h.GenerateKey(ctx, tok.KeyURI("issuing"), issuingAlg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := h.GenerateSecret(ctx, tok.KeyURI("registry")); err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Now()
-	root, err := ca.CreateCACertificate(ca.CACertRequest{
-		Subject:   ca.CAName{Country: "DK", Organization: "OCES PKI Test", CommonName: "OCES PKI Test Root CA"},
-		PublicKey: rootKey.Public(), IssuerSigner: rootKey, NotBefore: now, Validity: 20 * 365 * 24 * time.Hour,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	issuing, err := ca.CreateCACertificate(ca.CACertRequest{
-		Subject:   ca.CAName{Country: "DK", Organization: "OCES PKI Test", CommonName: "OCES PKI Test Issuing CA 1"},
-		PublicKey: issuingKey.Public(), Issuer: root, IssuerSigner: rootKey, IssuerName: "root",
-		BaseURL: "http://127.0.0.1:8080", NotBefore: now, Validity: 10 * 365 * 24 * time.Hour,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	db, err := bolt.Open(filepath.Join(tb.TempDir(), "oces.db"), bolt.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	c, err := ca.New(ctx, ca.Config{
-		Issuers:      []*ca.Issuer{{Name: "issuing-1", Certificate: issuing, Chain: []*x509.Certificate{root}, Signer: issuingKey}},
-		BaseURL:      "http://127.0.0.1:8080",
-		Certificates: db, Registry: db, Hasher: registryHasher{h, tok.KeyURI("registry")},
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
 }

@@ -76,10 +76,24 @@ func ceremonyRunCommand(g *globals, name, short string,
 }
 
 func newRegistryKeyCommand(g *globals) *cobra.Command {
+	return keyCommand(g, "registry-key", "Make the HMAC key in the HSM under which the subject registry hashes CPR numbers",
+		"registry key", func(ctx context.Context, h *hsm.HSM, uri string) error { return h.GenerateSecret(ctx, uri) })
+}
+
+func newAuditKeyCommand(g *globals) *cobra.Command {
+	return keyCommand(g, "audit-key", "Make the key in the HSM that signs the audit chain's checkpoints",
+		"audit key", func(ctx context.Context, h *hsm.HSM, uri string) error {
+			_, err := h.GenerateKey(ctx, uri, hsm.ECP256)
+			return err
+		})
+}
+
+// keyCommand is a ceremony that makes one key in the HSM and nothing else.
+func keyCommand(g *globals, name, short, label string, generate func(context.Context, *hsm.HSM, string) error) *cobra.Command {
 	var uri string
 	cmd := &cobra.Command{
-		Use:   "registry-key --key URI",
-		Short: "Make the HMAC key in the HSM under which the subject registry hashes CPR numbers",
+		Use:   name + " --key URI",
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if uri == "" {
@@ -87,12 +101,11 @@ func newRegistryKeyCommand(g *globals) *cobra.Command {
 			}
 			h := hsm.New(newLogger())
 			defer h.Close()
-			if err := h.GenerateSecret(cmd.Context(), uri); err != nil {
+			if err := generate(cmd.Context(), h, uri); err != nil {
 				return err
 			}
-			res := map[string]string{"key": uri}
-			return g.printer(cmd.OutOrStdout()).print(res, func(w io.Writer) error {
-				return fields(w, "registry key", uri)
+			return g.printer(cmd.OutOrStdout()).print(map[string]string{"key": redactURI(uri)}, func(w io.Writer) error {
+				return fields(w, label, redactURI(uri))
 			})
 		},
 	}
