@@ -33,4 +33,12 @@ run crl-serve ./crl 'BenchmarkServeCachedCRL|BenchmarkPartition' 2s
 # Issuance through the admin API (4 clients) vs in-process issuance.
 run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
 
+# OCSP: 1,000,000 pre-signed responses served to wrk (64 connections, GET,
+# random known serials) next to a plain net/http server returning a fixed
+# body of the same size and to 'openssl ocsp' as a responder, in one run.
+if [[ ocsp =~ $filter ]]; then
+  echo "== ocsp" | tee -a "$out"
+  GOGC=400 go run ./ocsp/bench -n 1000000 -d 10s 2>&1 | tee -a "$out"
+fi
+
 echo "results in $out"

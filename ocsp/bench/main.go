@@ -269,9 +269,11 @@ func startOpenSSL(dir string, r *ocsp.Responder, issuing *x509.Certificate, src 
 		"-rkey", "rkey.pem", "-CA", "ca.pem", "-ndays", "1", "-multi", "2")
 	cmd.Dir, cmd.Stderr = dir, os.Stderr
 	must(cmd.Start())
+	// Wait for it with a real request: a bare connect can stall a child.
+	probe := "http://" + addr + strings.TrimPrefix(paths[0], "/ocsp")
 	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
+		if resp, err := http.Get(probe); err == nil {
+			resp.Body.Close()
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
