@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"path"
+	"runtime/debug"
 	"strings"
 	"time"
 
