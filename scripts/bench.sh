@@ -25,7 +25,7 @@ run hsm ./hsm 'BenchmarkSign' 3s
 # Group commit vs one bbolt transaction per write.
 run store ./store/bolt 'BenchmarkReserveComplete' 3s
 # Time-stamps over HTTP (4 clients) vs raw signing of the same key.
-run tsa ./tsa 'Benchmark' 2s
+run tsa ./tsa 'BenchmarkHSM|BenchmarkTimestampHTTP|BenchmarkRawSign' 2s
 # A full CRL of 1,000,000 entries: our encoder vs x509.CreateRevocationList
 # (time and peak heap), the largest partition, and serving a cached CRL.
 run crl ./crl 'BenchmarkFullCRL1M' 3x
