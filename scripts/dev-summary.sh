@@ -24,3 +24,6 @@ echo "  openssl req -new -newkey rsa:3072 -nodes -keyout me.key -subj /CN=x -out
 echo "  ./bin/oces cert issue --profile moces --csr me.csr --cvr 12345678 --org 'Firma A/S' --name 'Jens Hansen'"
 echo "  ./bin/oces cert list"
 echo "  openssl verify -CAfile var/ca/root.pem -untrusted var/ca/issuing-1.pem var/samples/poces.pem"
+echo "  openssl ocsp -issuer var/ca/issuing-1.pem -cert var/samples/poces.pem -url http://127.0.0.1:8080/ocsp -CAfile var/ca/root.pem"
+echo "  curl -s http://127.0.0.1:8080/crl/issuing-1.crl | openssl crl -inform DER -noout -text"
+echo "  ./bin/oces tsa query --file README.md"
