@@ -101,7 +101,9 @@ type hsmHasher struct {
 	uri string
 }
 
-func (k hsmHasher) MAC(ctx context.Context, data []byte) ([]byte, error) { return k.h.MAC(ctx, k.uri, data) }
+func (k hsmHasher) MAC(ctx context.Context, data []byte) ([]byte, error) {
+	return k.h.MAC(ctx, k.uri, data)
+}
 
 // NewHSMCA builds an HSMCA with an issuing key of alg.
 func NewHSMCA(tb testing.TB, alg hsm.KeyAlgorithm, baseURL string) *HSMCA {
