@@ -55,20 +55,14 @@ type CertificatePage struct {
 	Next         *Serial
 }
 
-// RegistryStore persists the subject registry.
+// RegistryStore reads the subject registry. New subjects are registered
+// with their first certificate, through Prepared.NewSubject.
 type RegistryStore interface {
 	// SubjectByKey finds a subject by its lookup key (for a person, the keyed
 	// hash of the CPR number). ErrNotFound if none.
 	SubjectByKey(ctx context.Context, kind SubjectKind, key []byte) (*Subject, error)
 	// Subject finds a subject by its identifier. ErrNotFound if none.
 	Subject(ctx context.Context, id string) (*Subject, error)
-	// CreateSubject stores s under a fresh identifier: it calls newID until it
-	// returns one never used before (across all kinds), sets s.ID and commits
-	// durably. If s.Key is set and a subject of that kind already has it, the
-	// existing subject is returned instead and nothing is written. newID may
-	// run more than once and must not call the store. (Issuance registers
-	// new subjects through Prepared.NewSubject instead, saving a commit.)
-	CreateSubject(ctx context.Context, s *Subject, newID func() (string, error)) (*Subject, error)
 }
 
 // SubjectKind tells which registry identifier a subject has.

@@ -268,6 +268,8 @@ func startOpenSSL(dir string, r *ocsp.Responder, issuing *x509.Certificate, src 
 	cmd := exec.Command(openssl, "ocsp", "-index", "index.txt", "-port", port, "-rsigner", "rcert.pem",
 		"-rkey", "rkey.pem", "-CA", "ca.pem", "-ndays", "1", "-multi", "2")
 	cmd.Dir, cmd.Stderr = dir, os.Stderr
+	// -multi forks workers; a group of their own lets us stop them all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	must(cmd.Start())
 	// Wait for it with a real request: a bare connect can stall a child.
 	probe := "http://" + addr + strings.TrimPrefix(paths[0], "/ocsp")
@@ -279,13 +281,13 @@ func startOpenSSL(dir string, r *ocsp.Responder, issuing *x509.Certificate, src 
 		time.Sleep(50 * time.Millisecond)
 	}
 	return addr, func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(3 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	}
 }

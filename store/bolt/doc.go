@@ -37,7 +37,7 @@
 // previous commit. A write that fails is answered with its own error; the
 // transaction is rolled back and the others are re-applied without it, so
 // one bad write never fails its neighbours. Because of this re-application,
-// a function passed to UpdateCertificate or CreateSubject may run more than
+// a function passed to UpdateCertificate may run more than
 // once and must have no effect other than on its argument. Such a function
 // runs on the writer goroutine, so it must not call the store itself: the
 // write would wait for the writer, which waits for the function.

@@ -2,91 +2,54 @@ package bolt
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/oces-pki/oces/ca"
 )
 
-// ids returns a generator that hands out the given identifiers in turn and
-// counts its calls.
-func ids(list ...string) (func() (string, error), *int) {
-	calls := new(int)
-	return func() (string, error) {
-		if *calls >= len(list) {
-			return "", errors.New("generator exhausted")
-		}
-		*calls++
-		return list[*calls-1], nil
-	}, calls
+// registerWith reserves a serial that registers s as a new subject.
+func registerWith(tb testing.TB, db *DB, s *ca.Subject) error {
+	tb.Helper()
+	p, _ := prepared(tb, "issuing-1", "voces")
+	p.SubjectID, p.NewSubject = s.ID, s
+	return db.Reserve(context.Background(), p)
 }
 
-func TestCreateSubject(t *testing.T) {
+func TestRegisterNewSubject(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := openTest(t)
-	alice, err := db.CreateSubject(ctx, &ca.Subject{Kind: ca.KindPerson, Key: []byte("hmac-alice"), Name: "Alice", Created: t0},
-		func() (string, error) { return "PID:9208-2002-2-000000000001", nil })
-	if err != nil || alice.ID != "PID:9208-2002-2-000000000001" {
-		t.Fatalf("CreateSubject: %+v, %v", alice, err)
+	first := &ca.Subject{ID: "PID:9208-2002-2-000000000001", Kind: ca.KindPerson, Key: []byte("cpr-hash-1")}
+	if err := registerWith(t, db, first); err != nil {
+		t.Fatal(err)
 	}
-	errGen := errors.New("no randomness")
-
-	tests := []struct {
-		name      string
-		s         *ca.Subject
-		gen       []string
-		genErr    error
-		wantID    string
-		wantCalls int
-		wantErr   error
+	cases := []struct {
+		name string
+		s    *ca.Subject
+		want error
 	}{
-		{"same kind and key returns the existing subject", &ca.Subject{Kind: ca.KindPerson, Key: []byte("hmac-alice")},
-			[]string{"PID:other"}, nil, alice.ID, 0, nil},
-		{"same key, other kind is a new subject", &ca.Subject{Kind: ca.KindEmployee, Key: []byte("hmac-alice")},
-			[]string{"CVR:1-RID:1"}, nil, "CVR:1-RID:1", 1, nil},
-		{"collisions are retried", &ca.Subject{Kind: ca.KindPerson, Key: []byte("hmac-bob")},
-			[]string{alice.ID, "CVR:1-RID:1", "PID:9208-2002-2-000000000002"}, nil, "PID:9208-2002-2-000000000002", 3, nil},
-		{"no key", &ca.Subject{Kind: ca.KindFunction, CVR: "12345678"},
-			[]string{"CVR:12345678-FID:1"}, nil, "CVR:12345678-FID:1", 1, nil},
-		{"generator fails", &ca.Subject{Kind: ca.KindPerson}, nil, errGen, "", 1, errGen},
-		{"generator keeps colliding", &ca.Subject{Kind: ca.KindPerson}, nil, nil, "", maxIDAttempts, ca.ErrConflict},
-		{"empty identifier", &ca.Subject{Kind: ca.KindPerson}, []string{""}, nil, "", 1, ca.ErrInvalidRequest},
-		{"no kind", &ca.Subject{}, []string{"x"}, nil, "", 0, ca.ErrInvalidRequest},
+		{"identifier taken", &ca.Subject{ID: first.ID, Kind: ca.KindPerson, Key: []byte("cpr-hash-2")}, ca.ErrSubjectExists},
+		{"key taken", &ca.Subject{ID: "PID:9208-2002-2-000000000002", Kind: ca.KindPerson, Key: []byte("cpr-hash-1")}, ca.ErrSubjectExists},
+		{"no kind", &ca.Subject{ID: "PID:9208-2002-2-000000000003"}, ca.ErrInvalidRequest},
+		{"same key, other kind", &ca.Subject{ID: "CVR:12345678-RID:10000000", Kind: ca.KindEmployee, Key: []byte("cpr-hash-1")}, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			gen, calls := ids(tt.gen...)
-			switch {
-			case tt.genErr != nil:
-				gen = func() (string, error) { *calls++; return "", tt.genErr }
-			case tt.wantErr == ca.ErrConflict:
-				gen = func() (string, error) { *calls++; return alice.ID, nil }
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := db.CountIssued(ctx, "issuing-1")
+			err := registerWith(t, db, tc.s)
+			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+				t.Fatalf("error %v, want %v", err, tc.want)
 			}
-			got, err := db.CreateSubject(ctx, tt.s, gen)
-			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
-				t.Fatalf("CreateSubject: %v, want %v", err, tt.wantErr)
-			}
-			if *calls != tt.wantCalls {
-				t.Errorf("newID called %d times, want %d", *calls, tt.wantCalls)
-			}
-			if err != nil {
-				return
-			}
-			if got.ID != tt.wantID {
-				t.Errorf("ID %q, want %q", got.ID, tt.wantID)
-			}
-			stored, err := db.Subject(ctx, got.ID)
-			if err != nil || stored.Kind != got.Kind || string(stored.Key) != string(got.Key) {
-				t.Errorf("stored %+v, %v", stored, err)
+			after, _ := db.CountIssued(ctx, "issuing-1")
+			if tc.want != nil && after != before {
+				t.Errorf("a refused registration reserved a serial")
 			}
 		})
 	}
-	if got, err := db.Subject(ctx, alice.ID); err != nil || got.Name != "Alice" || !got.Created.Equal(t0) {
-		t.Errorf("Subject: %+v, %v", got, err)
+	got, err := db.SubjectByKey(ctx, ca.KindPerson, []byte("cpr-hash-1"))
+	if err != nil || got.ID != first.ID {
+		t.Fatalf("lookup by key: %+v, %v", got, err)
 	}
 }
 
@@ -94,9 +57,8 @@ func TestSubjectLookups(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := openTest(t)
-	gen, _ := ids("UI:DK-O:G:1")
-	org, err := db.CreateSubject(ctx, &ca.Subject{Kind: ca.KindOrganisation, Key: []byte("cvr-1"), CVR: "1"}, gen)
-	if err != nil {
+	org := &ca.Subject{ID: "UI:DK-O:G:1", Kind: ca.KindOrganisation, Key: []byte("cvr-1"), CVR: "1"}
+	if err := registerWith(t, db, org); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -121,50 +83,5 @@ func TestSubjectLookups(t *testing.T) {
 				t.Errorf("got %+v", got)
 			}
 		})
-	}
-}
-
-func TestCreateSubjectConcurrent(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := openTest(t)
-	// A generator over a small space, so that collisions happen.
-	gen := func() (string, error) {
-		var b [1]byte
-		_, err := rand.Read(b[:])
-		return fmt.Sprintf("CVR:1-RID:%d", b[0]), err
-	}
-	const people, copies = 40, 3
-	got := make([][]string, people)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range people {
-		for range copies {
-			wg.Go(func() {
-				s, err := db.CreateSubject(ctx, &ca.Subject{Kind: ca.KindEmployee, Key: fmt.Appendf(nil, "key-%d", i)}, gen)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				got[i] = append(got[i], s.ID)
-				mu.Unlock()
-			})
-		}
-	}
-	wg.Wait()
-	seen := map[string]int{}
-	for i, list := range got {
-		for _, id := range list {
-			if id != list[0] {
-				t.Errorf("person %d got identifiers %v; the same key must give the same subject", i, list)
-			}
-		}
-		if len(list) > 0 {
-			if j, dup := seen[list[0]]; dup {
-				t.Errorf("persons %d and %d share identifier %s", j, i, list[0])
-			}
-			seen[list[0]] = i
-		}
 	}
 }
