@@ -92,8 +92,11 @@ type HSMCA struct {
 	*ca.CA
 	Root, Issuing *x509.Certificate
 	Signer        crypto.Signer // the issuing CA's key
+	RootSigner    crypto.Signer // the root's key
 	Store         *bolt.DB
 	Dir           string
+	HSM           *hsm.HSM
+	Token         *softhsmtest.Token
 }
 
 type hsmHasher struct {
@@ -138,5 +141,5 @@ func NewHSMCA(tb testing.TB, alg hsm.KeyAlgorithm, baseURL string) *HSMCA {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &HSMCA{CA: c, Root: root, Issuing: issuing, Signer: issuingKey, Store: db, Dir: dir}
+	return &HSMCA{CA: c, Root: root, Issuing: issuing, Signer: issuingKey, RootSigner: rootKey, Store: db, Dir: dir, HSM: h, Token: tok}
 }
