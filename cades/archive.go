@@ -45,8 +45,13 @@ import (
 // ArchiveTimeStampImprint, so what is made is what is checked.
 
 // indexedElements are the octet strings the three lists of the index hash,
-// for signer s, in the state sd is in now.
-func (sd *SignedData) indexedElements(s *SignerInfo) (certs, crls, attrs [][]byte) {
+// for signer s, in the state sd is in now. wholeAttrs selects the older
+// indexes (TS 101 733 V2.2.1, EN 319 122-1 V1.0.0), which hash each
+// unsigned Attribute whole.
+func (sd *SignedData) indexedElements(s *SignerInfo, wholeAttrs bool) (certs, crls, attrs [][]byte) {
+	if wholeAttrs {
+		return sd.RawCertificates, sd.crls, s.unsigned
+	}
 	for _, a := range s.UnsignedAttributes {
 		var b cryptobyte.Builder
 		b.AddASN1ObjectIdentifier(a.Type)
@@ -60,7 +65,7 @@ func (sd *SignedData) indexedElements(s *SignerInfo) (certs, crls, attrs [][]byt
 
 // buildHashIndex encodes the ATSHashIndexV3 of s with hash h.
 func (sd *SignedData) buildHashIndex(s *SignerInfo, h crypto.Hash) []byte {
-	certs, crls, attrs := sd.indexedElements(s)
+	certs, crls, attrs := sd.indexedElements(s, false)
 	list := func(b *cryptobyte.Builder, elems [][]byte) {
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			for _, e := range elems {
@@ -80,10 +85,12 @@ func (sd *SignedData) buildHashIndex(s *SignerInfo, h crypto.Hash) []byte {
 	return b.BytesOrPanic()
 }
 
-// hashIndex is a parsed ATSHashIndexV3.
+// hashIndex is a parsed ATSHashIndexV3 (or an older ATSHashIndex, which
+// has the same syntax).
 type hashIndex struct {
 	hash               crypto.Hash
 	certs, crls, attrs [][]byte
+	wholeAttrs         bool // an index of before V1.1.1
 }
 
 func parseHashIndex(der []byte) (*hashIndex, error) {
@@ -133,7 +140,7 @@ func parseHashIndex(der []byte) (*hashIndex, error) {
 // checkCoverage checks §5.5.2: every entry of the index must name an
 // element still present; elements added later are not in it and are fine.
 func (sd *SignedData) checkCoverage(s *SignerInfo, x *hashIndex) error {
-	certs, crls, attrs := sd.indexedElements(s)
+	certs, crls, attrs := sd.indexedElements(s, x.wholeAttrs)
 	for _, l := range []struct {
 		name    string
 		entries [][]byte
@@ -288,20 +295,7 @@ func (sd *SignedData) ArchiveTimeStampImprint(s *SignerInfo, i int, content io.R
 	if h == 0 || h == crypto.SHA1 || !h.Available() {
 		return nil, 0, fmt.Errorf("%w: archive time-stamp imprint hash", ErrUnsupported)
 	}
-	ts := tok.Signers[0]
-	index, err := singleValue(ts.UnsignedAttributes, oidATSHashIndexV3)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrHashIndex, err)
-	}
-	if index == nil {
-		for _, old := range []asn1.ObjectIdentifier{oidATSHashIndexV1, oidATSHashIndexV2} {
-			if ts.hasUnsigned(old) {
-				return nil, 0, fmt.Errorf("%w: ats-hash-index %v (before EN 319 122-1 V1.1.1)", ErrUnsupported, old)
-			}
-		}
-		return nil, 0, fmt.Errorf("%w: the token has no ats-hash-index-v3", ErrHashIndex)
-	}
-	x, err := parseHashIndex(index)
+	index, x, err := tokenHashIndex(tok.Signers[0])
 	if err != nil {
 		return nil, 0, err
 	}
@@ -313,6 +307,39 @@ func (sd *SignedData) ArchiveTimeStampImprint(s *SignerInfo, i int, content io.R
 		return nil, 0, err
 	}
 	return sd.atsImprint(s, index, contentHash, h), h, nil
+}
+
+// tokenHashIndex finds the one hash index of an archive time-stamp token
+// (§5.5.3). The ats-hash-index-v3 is what we write; the indexes of TS 101
+// 733 V2.2.1 and EN 319 122-1 V1.0.0 are read too, so older archives can be
+// checked.
+func tokenHashIndex(ts *SignerInfo) ([]byte, *hashIndex, error) {
+	var index []byte
+	whole := false
+	for _, v := range []struct {
+		oid   asn1.ObjectIdentifier
+		whole bool
+	}{{oidATSHashIndexV3, false}, {oidATSHashIndexV2, true}, {oidATSHashIndexV1, true}} {
+		val, err := singleValue(ts.UnsignedAttributes, v.oid)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrHashIndex, err)
+		}
+		if val != nil {
+			if index != nil {
+				return nil, nil, fmt.Errorf("%w: the token has more than one hash index", ErrHashIndex)
+			}
+			index, whole = val, v.whole
+		}
+	}
+	if index == nil {
+		return nil, nil, fmt.Errorf("%w: the token has no ats-hash-index-v3", ErrHashIndex)
+	}
+	x, err := parseHashIndex(index)
+	if err != nil {
+		return nil, nil, err
+	}
+	x.wholeAttrs = whole
+	return index, x, nil
 }
 
 // CheckArchiveTimeStamp compares ArchiveTimeStampImprint with the imprint

@@ -38,8 +38,10 @@ var (
 	oidArchiveTimeStampV3 = asn1.ObjectIdentifier{0, 4, 0, 1733, 2, 4}
 	// EN 319 122-1 §5.5.2: id-aa-ATSHashIndex-v3.
 	oidATSHashIndexV3 = asn1.ObjectIdentifier{0, 4, 0, 19122, 1, 5}
-	// TS 101 733 V2.2.1 and EN 319 122-1 V1.0.0 versions of the index.
-	oidATSHashIndexV1 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 5}
+	// The index of TS 101 733 V2.2.1 §6.4.2 (id-aa-ATSHashIndex) and of
+	// EN 319 122-1 V1.0.0 (id-aa-ATSHashIndex-v2), which hash whole
+	// unsigned attributes instead of attribute values.
+	oidATSHashIndexV1 = asn1.ObjectIdentifier{0, 4, 0, 1733, 2, 5}
 	oidATSHashIndexV2 = asn1.ObjectIdentifier{0, 4, 0, 19122, 1, 4}
 
 	// RFC 5940 §4.1: id-ri-ocsp-response; RFC 6960: id-pkix-ocsp-basic,
