@@ -12,6 +12,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -157,11 +159,37 @@ func (g *gen) signed() error {
 		"Signed with Apache PDFBox and Bouncy Castle: ETSI.CAdES.detached."})); err != nil {
 		return err
 	}
-	signDate := time.Date(2026, 3, 15, 9, 30, 0, 0, time.UTC).UnixMilli()
-	if err := pdfboxSign(g.dir, g.tmp, filepath.Join(g.tmp, "pdfbox.pdf"), filepath.Join(g.dir, "presigned-pdfbox-cades.pdf"), signDate); err != nil {
+	// Fixed times, so that PDFBox's output is the same each run, within
+	// the certificates' validity: openssl 3.0 cannot backdate notBefore.
+	start, err := notBefore(filepath.Join(g.dir, "pki", "signer.pem"))
+	if err != nil {
+		return err
+	}
+	start = start.Truncate(time.Minute)
+	signed := filepath.Join(g.dir, "presigned-pdfbox-cades.pdf")
+	if err := pdfbox(g.dir, g.tmp, "sign", filepath.Join(g.tmp, "pdfbox.pdf"), signed, start.Add(2*time.Minute)); err != nil {
 		return fmt.Errorf("presigned-pdfbox-cades.pdf: %w", err)
 	}
+	if err := pdfbox(g.dir, g.tmp, "timestamp", signed, filepath.Join(g.dir, "presigned-doctimestamp.pdf"), start.Add(3*time.Minute)); err != nil {
+		return fmt.Errorf("presigned-doctimestamp.pdf: %w", err)
+	}
 	return nil
+}
+
+func notBefore(pemFile string) (time.Time, error) {
+	b, err := os.ReadFile(pemFile)
+	if err != nil {
+		return time.Time{}, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return time.Time{}, fmt.Errorf("%s: no PEM block", pemFile)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", pemFile, err)
+	}
+	return c.NotBefore, nil
 }
 
 // fontconfig writes a fontconfig configuration whose only font is DejaVu
@@ -269,7 +297,13 @@ database. pdfsig 22.12 has ` + "`-add-signature`" + ` but makes adbe.pkcs7.detac
 refuses ` + "`-etsi`" + ` with ` + "`-add-signature`" + ` ("not supported yet") and ignores it with
 ` + "`-sign`" + `. The ETSI.CAdES.detached file is therefore signed by Apache PDFBox 2 (Debian's
 libpdfbox2-java) with a Bouncy Castle CMS (libbcpkix-java), in
-[gen/java/CorpusSign.java](gen/java/CorpusSign.java), with ` + "`pki/signer.key`" + `.
+[gen/java/CorpusSign.java](gen/java/CorpusSign.java), with ` + "`pki/signer.key`" + `; the same
+program adds the document time-stamp, whose token Bouncy Castle's TimeStampTokenGenerator
+makes with ` + "`pki/tsa.key`" + ` (policy 1.3.6.1.4.1.99999.1.1, a test OID). Their signing time
+and genTime are fixed at minutes after the certificates' notBefore (openssl 3.0 cannot
+backdate one), yet PDFBox's output still differs between runs.
+pdfsig 22.12 does not verify ETSI.RFC3161: it prints "Signature Type: unknown" and
+"Signature has not yet been verified." for the time-stamp.
 Verify any of them with ` + "`pdfsig -nssdir sql:nss FILE`" + ` or against ` + "`pki/root.pem`" + `.
 `)
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)

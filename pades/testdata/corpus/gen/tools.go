@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // run runs a tool in dir and returns its combined output; qpdf's exit code
@@ -145,16 +146,23 @@ var javaClasspath = strings.Join([]string{
 	"/usr/share/java/bcprov.jar", "/usr/share/java/bcpkix.jar", "/usr/share/java/bcutil.jar",
 }, ":")
 
-// pdfboxSign signs in into out with gen/java/CorpusSign.java (PDFBox and
-// Bouncy Castle, ETSI.CAdES.detached) and the corpus signer key, at the
-// fixed signing time signDate (Unix milliseconds).
-func pdfboxSign(dir, tmp, in, out string, signDate int64) error {
+// pdfbox runs gen/java/CorpusSign.java (PDFBox and Bouncy Castle) on in,
+// writing out: mode "sign" signs ETSI.CAdES.detached with the corpus
+// signer key, mode "timestamp" adds an ETSI.RFC3161 document time-stamp
+// made with the corpus TSA key; at is the fixed signing time or genTime.
+func pdfbox(dir, tmp, mode, in, out string, at time.Time) error {
 	classes := filepath.Join(tmp, "classes")
-	if _, err := run(dir, false, "javac", "-nowarn", "-cp", javaClasspath, "-d", classes, filepath.Join(dir, "gen", "java", "CorpusSign.java")); err != nil {
-		return err
+	if _, err := os.Stat(filepath.Join(classes, "CorpusSign.class")); err != nil {
+		if _, err := run(dir, false, "javac", "-nowarn", "-cp", javaClasspath, "-d", classes, filepath.Join(dir, "gen", "java", "CorpusSign.java")); err != nil {
+			return err
+		}
 	}
-	_, err := run(dir, false, "java", "-cp", classes+":"+javaClasspath, "CorpusSign", in, out,
-		filepath.Join(dir, "pki", "signer.key"), filepath.Join(dir, "pki", "signer.pem"), filepath.Join(dir, "pki", "root.pem"),
-		fmt.Sprint(signDate))
+	who := "signer"
+	if mode == "timestamp" {
+		who = "tsa"
+	}
+	_, err := run(dir, false, "java", "-cp", classes+":"+javaClasspath, "CorpusSign", mode, in, out,
+		filepath.Join(dir, "pki", who+".key"), filepath.Join(dir, "pki", who+".pem"), filepath.Join(dir, "pki", "root.pem"),
+		fmt.Sprint(at.UnixMilli()))
 	return err
 }

@@ -5,7 +5,12 @@
 // (EN 319 122-1: content-type, message-digest, ESS signing-certificate-v2;
 // no signing-time, as EN 319 142-1 clause 5.2 wants for PAdES).
 //
-// Usage: java CorpusSign in.pdf out.pdf key.pem cert.pem chain.pem signDateMillis
+// With the mode "timestamp" it adds a document time-stamp instead
+// (ISO 32000-2 clause 12.8.5, EN 319 142-1 clause 5.4: /Type /DocTimeStamp,
+// ETSI.RFC3161), whose RFC 3161 token Bouncy Castle's
+// TimeStampTokenGenerator makes with the test TSA key: a TSA in a box.
+//
+// Usage: java CorpusSign sign|timestamp in.pdf out.pdf key.pem cert.pem root.pem dateMillis
 import java.io.File;
 import java.io.FileOutputStream;
 import java.io.FileReader;
@@ -49,7 +54,9 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.bouncycastle.operator.jcajce.JcaDigestCalculatorProviderBuilder;
 
 public class CorpusSign {
-    public static void main(String[] args) throws Exception {
+    public static void main(String[] argv) throws Exception {
+        String mode = argv[0];
+        String[] args = java.util.Arrays.copyOfRange(argv, 1, argv.length);
         PrivateKey key;
         try (PEMParser p = new PEMParser(new FileReader(args[2]))) {
             key = new JcaPEMKeyConverter().getPrivateKey((PrivateKeyInfo) p.readObject());
@@ -64,6 +71,17 @@ public class CorpusSign {
         when.setTimeInMillis(Long.parseLong(args[5]));
         try (PDDocument doc = PDDocument.load(new File(args[0]));
              FileOutputStream out = new FileOutputStream(args[1])) {
+            if (mode.equals("timestamp")) {
+                PDSignature dts = new PDSignature();
+                dts.setType(COSName.getPDFName("DocTimeStamp"));
+                dts.setFilter(PDSignature.FILTER_ADOBE_PPKLITE);
+                dts.setSubFilter(COSName.getPDFName("ETSI.RFC3161"));
+                SignatureOptions opts = new SignatureOptions();
+                opts.setPreferredSignatureSize(8192);
+                doc.addSignature(dts, content -> token(content, key, cert, chain, when.getTime()), opts);
+                doc.saveIncremental(out);
+                return;
+            }
             PDSignature sig = new PDSignature();
             sig.setFilter(PDSignature.FILTER_ADOBE_PPKLITE);
             sig.setSubFilter(COSName.getPDFName("ETSI.CAdES.detached"));
@@ -75,6 +93,26 @@ public class CorpusSign {
             opts.setPreferredSignatureSize(8192);
             doc.addSignature(sig, content -> cms(content, key, cert, chain), opts);
             doc.saveIncremental(out);
+        }
+    }
+
+    // token returns a TimeStampToken over the SHA-256 of content, signed by
+    // the TSA key with the ESS signing-certificate-v2 attribute, carrying
+    // the TSA and root certificates, genTime at, serial 1.
+    static byte[] token(InputStream content, PrivateKey key, X509Certificate cert, List<X509Certificate> chain, java.util.Date at) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(content.readAllBytes());
+            org.bouncycastle.tsp.TimeStampTokenGenerator gen = new org.bouncycastle.tsp.TimeStampTokenGenerator(
+                    new org.bouncycastle.cms.jcajce.JcaSimpleSignerInfoGeneratorBuilder().build("SHA256withRSA", key, cert),
+                    new JcaDigestCalculatorProviderBuilder().build().get(new AlgorithmIdentifier(NISTObjectIdentifiers.id_sha256)),
+                    new org.bouncycastle.asn1.ASN1ObjectIdentifier("1.3.6.1.4.1.99999.1.1"));
+            gen.addCertificates(new JcaCertStore(chain));
+            org.bouncycastle.tsp.TimeStampRequestGenerator rg = new org.bouncycastle.tsp.TimeStampRequestGenerator();
+            rg.setCertReq(true);
+            org.bouncycastle.tsp.TimeStampRequest req = rg.generate(org.bouncycastle.tsp.TSPAlgorithms.SHA256, digest);
+            return gen.generate(req, java.math.BigInteger.ONE, at).getEncoded();
+        } catch (Exception e) {
+            throw new RuntimeException(e);
         }
     }
 
