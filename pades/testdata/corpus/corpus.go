@@ -94,7 +94,7 @@ var Files = []File{
 		SubFilter:   "ETSI.CAdES.detached",
 		Description: "signed by Apache PDFBox 2 with a Bouncy Castle CMS (gen/java/CorpusSign.java): CAdES signed attributes, no signing-time"},
 	{Name: "presigned-doctimestamp.pdf", Kind: Valid, Version: "1.7", Pages: 1, XRef: "table", Updates: 2, Signatures: 2,
-		SubFilter: "ETSI.CAdES.detached, ETSI.RFC3161",
+		SubFilter:   "ETSI.CAdES.detached, ETSI.RFC3161",
 		Description: "presigned-pdfbox-cades.pdf plus a document time-stamp (/Type /DocTimeStamp, ETSI.RFC3161) added by PDFBox, token by Bouncy Castle with pki/tsa.key"},
 	{Name: "encrypted.pdf", Kind: Encrypted, Version: "1.7", Pages: 1, XRef: "table", UserPass: "user", OwnerPass: "owner",
 		Description: "AES-256 (qpdf --encrypt user owner 256): opening needs the user password"},
