@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages OCES PKI needs for running and testing:
 # SoftHSM2 (the development HSM), OpenSC's pkcs11-tool, openssl for interop
-# checks. Idempotent: does nothing when everything is present.
+# checks; with --test also the independent PDF verifiers internal/pdfcheck
+# runs (poppler's pdfsig, qpdf, NSS's certutil, PDFBox with Bouncy Castle
+# and a JDK to compile against them, the DejaVu font the PDF corpus
+# embeds) and the pdfcpu CLI, built from the Go module proxy into
+# bin/tools. Idempotent: does nothing when everything is present.
 set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+pdfcpu_version=v0.15.0
 
 need=()
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)
@@ -17,17 +24,35 @@ fi
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   command -v ocsptool >/dev/null || need+=(gnutls-bin)
 fi
-
-if [ ${#need[@]} -eq 0 ]; then
-  exit 0
+if [ "${1:-}" = "--test" ]; then
+  command -v pdfsig >/dev/null || need+=(poppler-utils)
+  command -v qpdf >/dev/null || need+=(qpdf)
+  command -v certutil >/dev/null || need+=(libnss3-tools)
+  [ -e /usr/share/java/pdfbox2.jar ] || need+=(libpdfbox2-java)
+  [ -e /usr/share/java/bcpkix.jar ] || need+=(libbcpkix-java)
+  command -v javac >/dev/null || need+=(default-jdk-headless)
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${need[*]}" >&2; exit 1; }
-  sudo=sudo
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${need[*]}" >&2; exit 1; }
+    sudo=sudo
+  fi
+  echo "deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "deps: installing ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+
+# pdfcpu, at the release internal/pdfcheck was written against, into the
+# project's bin/tools (gitignored), where pdfcheck finds it.
+if [ "${1:-}" = "--test" ]; then
+  pdfcpu="$root/bin/tools/pdfcpu"
+  if ! { [ -x "$pdfcpu" ] && "$pdfcpu" version -c disable 2>/dev/null | grep -qiE "version: $pdfcpu_version( |$)"; }; then
+    echo "deps: building pdfcpu $pdfcpu_version into bin/tools" >&2
+    (cd "$root" && GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" GOFLAGS="${GOFLAGS:--buildvcs=false}" GOBIN="$root/bin/tools" \
+      "${GO:-go}" install "github.com/pdfcpu/pdfcpu/cmd/pdfcpu@$pdfcpu_version")
+  fi
+fi

@@ -150,3 +150,68 @@ func TestBig(t *testing.T) {
 		}
 	}
 }
+
+// TestHybrid: in hybrid.pdf the font and Info dictionaries are absent from
+// the classic table and present in the object stream that /XRefStm lists,
+// and qpdf finds them there.
+func TestHybrid(t *testing.T) {
+	t.Parallel()
+	path := corpus.Path(t, "hybrid.pdf")
+	data := corpus.Read(t, "hybrid.pdf")
+	table := data[bytes.LastIndex(data, []byte("\nxref\n")):]
+	for _, sub := range []string{"\n4 ", "\n5 "} {
+		if bytes.Contains(table[:bytes.Index(table, []byte("trailer"))], []byte(sub)) {
+			t.Errorf("the classic table has a subsection starting at object%s", sub)
+		}
+	}
+	qpdf := lookPath(t, "qpdf")
+	r := run(t, nil, qpdf, "--show-object=4", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "/BaseFont /Helvetica") {
+		t.Errorf("qpdf --show-object=4: exit %d: %s", r.code, r.combined())
+	}
+	r = run(t, nil, qpdf, "--show-xref", path)
+	if !strings.Contains(r.stdout, "4/0: compressed; stream = 6, index = 0") {
+		t.Errorf("qpdf --show-xref does not list object 4 as compressed:\n%s", r.stdout)
+	}
+}
+
+func TestQpdfCheckRefuses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		want string // in the failure message
+	}{
+		{"truncated.pdf", "errors, want clean"},
+		{"garbage-xref.pdf", "warnings, want clean"},
+		{"encrypted.pdf", "invalid password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			msg := mustFail(t, func(tb testing.TB) { QpdfCheck(tb, corpus.Path(t, tt.name)) })
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("failure message %q does not contain %q", msg, tt.want)
+			}
+		})
+	}
+}
+
+func TestParsePdfsig(t *testing.T) {
+	t.Parallel()
+	out := "Digital Signature Info of: x.pdf\nSignature #1:\n  - Signature Field Name: A\n  - Signed Ranges: [0 - 10], [20 - 30]\n" +
+		"  - Not total document signed\n  - Signature Validation: Digest Mismatch.\nSignature #2:\n  - Signature Field Name: B\n" +
+		"  - Total document signed\n  - Signature Validation: Signature is Valid.\n  - Certificate Validation: Certificate has Expired\n"
+	sigs, err := parsePdfsig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sigs) != 2 || sigs[0].FieldName != "A" || sigs[0].SignatureValid || sigs[0].TotalDocument || len(sigs[0].Ranges) != 2 || sigs[0].Ranges[1] != [2]int64{20, 30} {
+		t.Errorf("signature 1: %+v", sigs[0])
+	}
+	if sigs[1].Index != 2 || !sigs[1].SignatureValid || !sigs[1].TotalDocument || sigs[1].CertificateStatus != "Certificate has Expired" {
+		t.Errorf("signature 2: %+v", sigs[1])
+	}
+	if _, err := parsePdfsig("Signature #1:\n  - Signature Field Name: A\n"); err == nil {
+		t.Error("a signature without a validation line was accepted")
+	}
+}

@@ -150,11 +150,20 @@ func PdfcpuValidateModes(tb testing.TB, path string, opts PdfcpuOptions) PdfcpuV
 // archival). Status is "signature is valid" only when every step passed,
 // revocation included: offline and with no revocation data in the file,
 // a sound signature is "validity of the signature is unknown" with Reason
-// "signer's certificate revocation status is unknown". The signature of the
-// current revision must end at the end of the file. Signatures of earlier
-// revisions get DocModified "unknown" and reason reset; only the document
-// time-stamp of the latest revision is validated, earlier ones are skipped
-// altogether; without All only the latest signature is validated.
+// "signer's certificate revocation status is unknown", and PAdES is shown
+// only for a valid one.
+//
+// Revisions: pdfcpu numbers them from 1 for the latest but treats only 0
+// as the current one, so every signature other than a document time-stamp
+// is handled as historical: DocModified "unknown" even when the digest
+// matched, a "document has not been modified" reason reset to "no reason"
+// (so a fully valid signature reads Status valid, Reason "no reason"), and
+// no check that its ByteRange ends at the end of the file, which pdfcpu
+// does make for the latest document time-stamp ("signed revision boundary
+// mismatch"). Only the document time-stamp of the latest revision is
+// validated; earlier ones are skipped. Without All, validation stops after
+// the latest signature (it goes on past a document time-stamp).
+// pdfsig 22.12, for comparison, does not verify ETSI.RFC3161 at all.
 type PdfcpuSignature struct {
 	Type        string // e.g. "form signature (authoritative, invisible, signed)", "document timestamp (…)"
 	Status      string // "signature is valid", "signature is invalid", "validity of the signature is unknown"

@@ -84,6 +84,8 @@ var Files = []File{
 		Description: "four pages, linearized (qpdf --linearize); qpdf writes it as PDF 1.5 with an object-stream-free table"},
 	{Name: "incremental.pdf", Kind: Valid, Version: "1.4", Pages: 2, XRef: "table", Updates: 2,
 		Description: "original revision plus two incremental updates: one adds a page and changes Info, one rewrites page 1"},
+	{Name: "incremental-xrefstream.pdf", Kind: Valid, Version: "1.5", Pages: 1, XRef: "stream", Updates: 1,
+		Description: "cross-reference streams throughout, font and Info in an object stream, one incremental update that rewrites the page"},
 	{Name: "presigned-pdfsig.pdf", Kind: Valid, Version: "1.7", Pages: 1, XRef: "table", Updates: 1, Signatures: 1,
 		SubFilter:   "adbe.pkcs7.detached",
 		Description: "signed by poppler pdfsig -add-signature (new field, appearance with a Type0 font: about 490 KB, mostly pdfsig's full CIDToGIDMap and /W)"},

@@ -321,6 +321,32 @@ func incremental() []byte {
 	return w.Bytes()
 }
 
+// incrementalStream is a PDF 1.5 file whose cross-references are streams
+// (clause 7.5.8), with its font and Info in an object stream, and one
+// incremental update that rewrites the page and lists it in a second
+// cross-reference stream with /Prev, as writers of stream files do.
+func incrementalStream() []byte {
+	w := pdfw.New("1.5")
+	catalog, root, page, font, inf, objstm := w.Alloc(), w.Alloc(), w.Alloc(), w.Alloc(), w.Alloc(), w.Alloc()
+	pageDict := func(c int) string {
+		return fmt.Sprintf("<</Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R /Resources <</Font <</F1 %d 0 R>>>>>>", root, c, font)
+	}
+	c1 := w.Alloc()
+	w.FlateStream(c1, "", textContent(14, "Revision 1 of a file with cross-reference streams."))
+	w.Obj(page, pageDict(c1))
+	w.Obj(root, fmt.Sprintf("<</Type /Pages /Kids [%d 0 R] /Count 1>>", page))
+	w.Obj(catalog, fmt.Sprintf("<</Type /Catalog /Pages %d 0 R>>", root))
+	w.ObjStm(objstm, map[int]string{font: helvetica, inf: info("OCES corpus: incremental update with cross-reference streams")})
+	id := pdfw.ID("incremental-xrefstream")
+	w.XRefStream(w.Alloc(), fmt.Sprintf("/Root %d 0 R /Info %d 0 R /ID %s", catalog, inf, id))
+
+	c2 := w.Alloc()
+	w.FlateStream(c2, "", textContent(14, "Revision 2: the update rewrote this page."))
+	w.Obj(page, pageDict(c2))
+	w.XRefStream(w.Alloc(), fmt.Sprintf("/Root %d 0 R /Info %d 0 R /ID [%s %s]", catalog, inf, id[1:35], pdfw.ID("incremental-xrefstream-1")[36:70]))
+	return w.Bytes()
+}
+
 // sigFieldDoc is the document pdfsig signs into: one page and an AcroForm
 // with an empty, invisible signature field "Signature1".
 func sigFieldDoc() []byte {

@@ -29,17 +29,18 @@ import (
 
 func main() {
 	dir := flag.String("dir", ".", "corpus directory")
-	newKeys := flag.Bool("newkeys", false, "make a new test PKI and NSS database instead of reusing the committed ones")
+	newKeys := flag.Bool("newkeys", false, "make a new test PKI and NSS database instead of reusing the committed ones (implies -resign)")
+	resign := flag.Bool("resign", false, "rewrite the signed and encrypted files, which differ on every run, even if they exist")
 	font := flag.String("font", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "TrueType font to embed")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("corpus/gen: ")
-	if err := generate(*dir, *font, *newKeys); err != nil {
+	if err := generate(*dir, *font, *newKeys, *resign || *newKeys); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func generate(dir, font string, newKeys bool) error {
+func generate(dir, font string, newKeys, resign bool) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func generate(dir, font string, newKeys bool) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	g := &gen{dir: abs, tmp: tmp, font: font}
+	g := &gen{dir: abs, tmp: tmp, font: font, resign: resign}
 	for _, step := range []func() error{g.built, g.derived, g.signed, g.broken} {
 		if err := step(); err != nil {
 			return err
@@ -64,6 +65,21 @@ func generate(dir, font string, newKeys bool) error {
 type gen struct {
 	dir, tmp string
 	font     string
+	resign   bool // rewrite the files that come out different on each run
+}
+
+// keep reports whether the named non-deterministic outputs all exist and
+// may stay as they are.
+func (g *gen) keep(names ...string) bool {
+	if g.resign {
+		return false
+	}
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(g.dir, n)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *gen) write(name string, data []byte) error {
@@ -91,6 +107,7 @@ func (g *gen) built() error {
 	for name, data := range map[string][]byte{
 		"v13-classic.pdf": v13Classic(), "v14-forms.pdf": v14Forms(), "v16-images.pdf": images,
 		"v17-fonts.pdf": fonts, "v20.pdf": v2, "hybrid.pdf": hybrid(), "incremental.pdf": incremental(),
+		"incremental-xrefstream.pdf": incrementalStream(),
 	} {
 		if err := g.write(name, data); err != nil {
 			return err
@@ -129,6 +146,9 @@ func (g *gen) derived() error {
 		{"crypt-src.pdf", "encrypted-owner-only.pdf", []string{"--static-id", "--encrypt", "", "owner", "256", "--"}},
 	}
 	for _, s := range steps {
+		if strings.HasPrefix(s.out, "encrypted") && g.keep(s.out) {
+			continue
+		}
 		if err := qpdf(g.tmp, s.in, filepath.Join(g.dir, s.out), s.opts...); err != nil {
 			return fmt.Errorf("%s: %w", s.out, err)
 		}
@@ -136,8 +156,11 @@ func (g *gen) derived() error {
 	return nil
 }
 
-// signed writes the files signed by pdfsig.
+// signed writes the files signed by pdfsig and PDFBox.
 func (g *gen) signed() error {
+	if g.keep("presigned-pdfsig.pdf", "presigned-pdfsig-field.pdf", "presigned-pdfbox-cades.pdf", "presigned-doctimestamp.pdf") {
+		return nil
+	}
 	if err := g.writeTmp("sigfield.pdf", sigFieldDoc()); err != nil {
 		return err
 	}
@@ -269,8 +292,9 @@ libpdfbox2-java and libbcpkix-java:
 
 Every file built by the generator itself and every file qpdf rewrites with
 --deterministic-id comes out byte for byte the same on every run. The
-encrypted files (random keys and salts) and the signed ones (signing time)
-differ on each run; their structure does not.
+encrypted files (random keys and salts) and the signed ones (signing time,
+PDFBox's output) differ on each run, so the generator keeps them when they
+exist; ` + "`go run ./gen -resign`" + ` here rewrites them (` + "`-newkeys`" + ` also makes a new test PKI).
 
 | file | kind | version | pages | xref | updates | signatures | what it is |
 |---|---|---|---|---|---|---|---|

@@ -32,27 +32,12 @@ func New(version string) *Writer {
 	return w
 }
 
-// Append continues an existing file: the next section is an incremental
-// update whose trailer points back to the file's last cross-reference
-// section at prevXRef; size is the file's current /Size.
-func Append(file []byte, prevXRef int64, size int) *Writer {
-	w := &Writer{size: size, pending: map[int]int64{}, compressed: map[int][2]int{}, lastXRef: prevXRef}
-	w.buf.Write(file)
-	if len(file) > 0 && file[len(file)-1] != '\n' {
-		w.buf.WriteByte('\n')
-	}
-	return w
-}
-
 // Alloc reserves the next object number.
 func (w *Writer) Alloc() int {
 	n := w.size
 	w.size++
 	return n
 }
-
-// Size is the /Size the next trailer states.
-func (w *Writer) Size() int { return w.size }
 
 // Len is the number of bytes written so far.
 func (w *Writer) Len() int { return w.buf.Len() }
