@@ -20,6 +20,7 @@ import (
 
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/signer"
 )
 
 // Authority is what the API needs of the CA.
@@ -55,6 +56,9 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body; default 64 KiB.
 	MaxBodyBytes int64
+	// Signer and Seals enable POST /api/v1/sign for service providers.
+	Signer DocumentSigner
+	Seals  map[string]*SealAccess
 }
 
 // API is the admin API handler.
@@ -65,11 +69,14 @@ type API struct {
 	log     *slog.Logger
 	maxBody int64
 	mux     *http.ServeMux
+	signer  DocumentSigner
+	seals   map[string]*SealAccess
 }
 
 // New builds the handler. Mount it at the root of the admin listener.
 func New(cfg Config) *API {
-	a := &API{ca: cfg.CA, crl: cfg.CRL, audit: cfg.Audit, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux()}
+	a := &API{ca: cfg.CA, crl: cfg.CRL, audit: cfg.Audit, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux(),
+		signer: cfg.Signer, seals: cfg.Seals}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -87,6 +94,12 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("GET /api/v1/whoami", a.authorised(a.whoami))
 	if a.crl != nil {
 		a.mux.HandleFunc("POST /api/v1/crl/{ca}/generate", a.authorised(a.generateCRL))
+	}
+	if a.signer != nil {
+		a.mux.HandleFunc("POST /api/v1/sign", a.sign)
+	}
+	if a.audit != nil {
+		a.mux.HandleFunc("POST /api/v1/audit/events", a.authorised(a.appendEvent))
 	}
 	return a
 }
@@ -114,8 +127,14 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, ca.ErrNotFound):
+	case errors.Is(err, ca.ErrNotFound), errors.Is(err, signer.ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, signer.ErrInvalidRequest), errors.Is(err, signer.ErrInvalidDocument):
+		return http.StatusBadRequest
+	case errors.Is(err, signer.ErrNotPermitted), errors.Is(err, signer.ErrCertificateNotGood):
+		return http.StatusConflict
+	case errors.Is(err, signer.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, ca.ErrInvalidRequest), errors.Is(err, ca.ErrLint), errors.Is(err, errBadJSON):
 		return http.StatusBadRequest
 	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists), errors.Is(err, ca.ErrSubjectExists):

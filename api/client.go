@@ -129,3 +129,8 @@ func (c *Client) WhoAmI(ctx context.Context) (*Principal, error) {
 func (c *Client) GenerateCRL(ctx context.Context, caName string) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/crl/"+url.PathEscape(caName)+"/generate", struct{}{}, nil)
 }
+
+// AppendEvent records an officer's tool's action in the audit chain.
+func (c *Client) AppendEvent(ctx context.Context, ev EventRequest) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/audit/events", ev, nil)
+}

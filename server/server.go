@@ -32,6 +32,9 @@ type Limits struct {
 	MaxHeaderBytes    int           // default 16 KiB
 	MaxBodyBytes      int64         // default 1 MiB; handlers may bound tighter
 	MaxConcurrent     int           // requests served at once; default 512; more wait up to ReadTimeout, then 503
+	// LargeBodies raises MaxBodyBytes for the exact paths named (documents
+	// sent to the signing service).
+	LargeBodies map[string]int64
 }
 
 func (l *Limits) defaults() {
@@ -176,7 +179,11 @@ func (s *Server) wrap(l Listener) http.Handler {
 		case <-r.Context().Done():
 			return
 		}
-		r.Body = http.MaxBytesReader(rec, r.Body, l.Limits.MaxBodyBytes)
+		limit := l.Limits.MaxBodyBytes
+		if n, ok := l.Limits.LargeBodies[r.URL.Path]; ok && n > limit {
+			limit = n
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, limit)
 		inner.ServeHTTP(rec, r)
 	})
 }
