@@ -9,16 +9,20 @@ var="$root/var"
 export SOFTHSM2_CONF="$var/hsm/softhsm2.conf"
 oces="$root/bin/oces"
 
-"$oces" serve --config "$var/oces.yaml" >"$var/serve.out" &
-pid=$!
-stop() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; exit 0; }
+pid=
+start() {
+  "$oces" serve --config "$var/oces.yaml" >"$var/serve.out" &
+  pid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "oces serve exited; see the messages above" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+halt_server() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+stop() { halt_server; exit 0; }
 trap stop INT TERM
-
-for _ in $(seq 1 100); do
-  curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { echo "oces serve exited; see the messages above" >&2; exit 1; }
-  sleep 0.1
-done
+start
 
 samples="$var/samples"
 mkdir -p "$samples"
@@ -37,6 +41,34 @@ issue foces --cvr 12345678 --org "Firma A/S" --name "Lønsystem"
 issue oces3-employee --cvr 12345678 --org "Firma A/S" --name "Karen Jensen" --given-name Karen --surname Jensen
 issue oces3-organisation --cvr 12345678 --org "Firma A/S"
 issue oces3-system --cvr 12345678 --org "Firma A/S" --name "Firma A/S Integration"
+
+# The development seal: an organisation certificate (OCES3) for Firma A/S
+# whose key is generated in the token, usable by `oces sign` and, for the
+# organisation's own systems (any certificate of CVR 12345678), through
+# POST /api/v1/sign. The first time, the server restarts to load it.
+seal="$var/seal"
+if [ ! -f "$seal/firma-chain.pem" ]; then
+  mkdir -p "$seal"
+  module=${OCES_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+  uri="pkcs11:module-path=$module;token=oces-dev;object=oces-seal-firma?pin-source=$var/hsm/pin"
+  "$oces" cert issue --profile oces3-organisation --new-key "$uri" --key-algorithm rsa-3072 \
+    --cvr 12345678 --org "Firma A/S" --out "$seal/firma.pem" >/dev/null
+  printf '%s\n' "$uri" >"$seal/firma.uri"
+  cat "$seal/firma.pem" "$var/ca/issuing-1.pem" "$var/ca/root.pem" >"$seal/firma-chain.pem.tmp"
+  mv "$seal/firma-chain.pem.tmp" "$seal/firma-chain.pem"
+fi
+if ! grep -q '^signer:' "$var/oces.yaml"; then
+  {
+    echo "signer:"
+    echo "  seals:"
+    echo "    - name: firma"
+    echo "      key: \"$(cat "$seal/firma.uri")\""
+    echo "      certificate: seal/firma-chain.pem"
+    echo "      clients: [\"cvr:12345678\"]"
+  } >>"$var/oces.yaml"
+  halt_server
+  start
+fi
 
 "$root/scripts/dev-summary.sh"
 echo

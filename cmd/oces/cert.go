@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -120,7 +122,7 @@ the one 'make run' made under var/officer/.`,
 
 func (c *certCommand) issue() *cobra.Command {
 	var req api.IssueRequest
-	var csrPath, outPath string
+	var csrPath, outPath, newKey, keyAlg string
 	cmd := &cobra.Command{
 		Use:   "issue --profile P --csr FILE [subject flags]",
 		Short: "Issue a certificate from a PKCS#10 request",
@@ -128,12 +130,18 @@ func (c *certCommand) issue() *cobra.Command {
   oces cert issue --profile moces --csr req.pem --cvr 12345678 --org "Firma A/S" --name "Jens Hansen"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if req.Profile == "" || csrPath == "" {
-				return usagef("--profile and --csr are required (profiles: %s)", strings.Join(ca.ProfileNames(ca.DefaultProfiles()), ", "))
+			if req.Profile == "" || (csrPath == "") == (newKey == "") {
+				return usagef("--profile and one of --csr and --new-key are required (profiles: %s)", strings.Join(ca.ProfileNames(ca.DefaultProfiles()), ", "))
 			}
-			csr, err := os.ReadFile(csrPath)
+			var csr []byte
+			var err error
+			if newKey != "" {
+				csr, err = requestForNewKey(cmd.Context(), newKey, keyAlg)
+			} else if csr, err = os.ReadFile(csrPath); err != nil {
+				err = usagef("reading --csr: %v", err)
+			}
 			if err != nil {
-				return usagef("reading --csr: %v", err)
+				return err
 			}
 			if !strings.Contains(string(csr), "-----BEGIN") {
 				csr = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})
@@ -164,6 +172,8 @@ func (c *certCommand) issue() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&req.Profile, "profile", "", "certificate profile")
 	f.StringVar(&csrPath, "csr", "", "PKCS#10 request file (PEM or DER)")
+	f.StringVar(&newKey, "new-key", "", "instead of --csr: generate the key in the HSM at this PKCS#11 URI and sign the request with it")
+	f.StringVar(&keyAlg, "key-algorithm", "rsa-3072", "with --new-key: rsa-2048, rsa-3072, rsa-4096, p-256 or p-384")
 	f.StringVar(&req.CA, "ca", "", "issuing CA (default: the first configured)")
 	f.StringVar(&req.Name, "name", "", "common name: the person, organisation or function")
 	f.StringVar(&req.GivenName, "given-name", "", "given name (OCES3 employee)")
@@ -318,4 +328,25 @@ func (c *certCommand) changeStatus(cmd *cobra.Command, fn func(*api.Client) (*ap
 		}
 		return c.g.printer(cmd.OutOrStdout()).print(cert, func(w io.Writer) error { return certText(w, cert) })
 	})
+}
+
+// requestForNewKey generates a key in the HSM and returns a PKCS#10
+// request signed with it (the CA takes the subject from the registry, not
+// from the request).
+func requestForNewKey(ctx context.Context, uri, alg string) ([]byte, error) {
+	a, err := hsm.ParseKeyAlgorithm(alg)
+	if err != nil {
+		return nil, usagef("--key-algorithm: %v", err)
+	}
+	h := hsm.New(newLogger())
+	defer h.Close()
+	key, err := h.GenerateKey(ctx, uri, a)
+	if err != nil {
+		return nil, fmt.Errorf("generating the key for --new-key: %w", err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "OCES certificate request"}}, key)
+	if err != nil {
+		return nil, fmt.Errorf("signing the request with the new key: %w", err)
+	}
+	return der, nil
 }

@@ -39,6 +39,7 @@ type Config struct {
 	CRL           CRLConfig                `yaml:"crl"`
 	Audit         AuditConfig              `yaml:"audit"`
 	OCSP          OCSPConfig               `yaml:"ocsp"`
+	Signer        SignerConfig             `yaml:"signer"`
 
 	path string
 }
@@ -157,6 +158,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateTSA(); err != nil {
+		return err
+	}
+	if err := c.validateSigner(); err != nil {
 		return err
 	}
 	if c.Audit.Key != "" && (!strings.HasPrefix(c.Audit.Key, "pkcs11:") || strings.Contains(c.Audit.Key, "pin-value=")) {

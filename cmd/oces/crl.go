@@ -227,10 +227,15 @@ func nextARLNumber(path string) (*big.Int, error) {
 	return big.NewInt(n), writeAtomic(path, []byte(strconv.FormatInt(n, 10)+"\n"))
 }
 
-// writeAtomic writes a file through a synced temporary file and a rename.
+// writeAtomic writes a file (mode 0644) through a synced temporary file
+// and a rename: a failure leaves no partial file.
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
 		return err
 	}
 	defer os.Remove(tmp.Name())

@@ -195,7 +195,18 @@ func (e *env) write(name, content string) string {
 // 12345678 (ra/), as scripts/dev-setup.sh does.
 func newEnv(tb testing.TB, issuingAlg string) *env {
 	tb.Helper()
+	return newEnvAt(tb, issuingAlg, "http://127.0.0.1:8080", "127.0.0.1:0", nil)
+}
+
+// newEnvAt is newEnv with the public base URL the certificates name, the
+// public listener's address and more configuration appended to oces.yaml.
+func newEnvAt(tb testing.TB, issuingAlg, baseURL, publicListen string, extra func(*env) string) *env {
+	tb.Helper()
 	e := &env{tb: tb, dir: tb.TempDir(), tok: softhsmtest.New(tb)}
+	extraConfig := ""
+	if extra != nil {
+		extraConfig = extra(e)
+	}
 	e.write("ceremony/root.yaml", fmt.Sprintf(`key:
   uri: %q
   algorithm: p-384
@@ -208,9 +219,9 @@ key: {uri: %q, algorithm: %s}
 parent: {name: root, certificate: ../ca/root.pem, key: %q}
 subject: {country: DK, organization: OCES PKI Test, common_name: OCES PKI Test Issuing CA 1}
 validity: 10y
-public_base_url: http://127.0.0.1:8080
+public_base_url: %s
 certificate: ../ca/issuing-1.pem
-`, e.tok.KeyURI("issuing"), issuingAlg, e.tok.KeyURI("root")))
+`, e.tok.KeyURI("issuing"), issuingAlg, e.tok.KeyURI("root"), baseURL))
 	out := e.ok("ceremony", "root", "--config", "ceremony/root.yaml", "-o", "json")
 	var res struct {
 		SHA256 string `json:"sha256_fingerprint"`
@@ -221,7 +232,7 @@ certificate: ../ca/issuing-1.pem
 	e.ok("ceremony", "issuing", "--config", "ceremony/issuing.yaml")
 	e.ok("ceremony", "registry-key", "--key", e.tok.KeyURI("registry"))
 	e.ok("ceremony", "audit-key", "--key", e.tok.KeyURI("audit"))
-	e.write("oces.yaml", fmt.Sprintf(`public_base_url: http://127.0.0.1:8080
+	e.write("oces.yaml", fmt.Sprintf(`public_base_url: %s
 store: {path: oces.db}
 registry: {key: %q}
 issuers:
@@ -230,14 +241,15 @@ issuers:
     chain: [ca/root.pem]
     key: %q
     ocsp_responder_key: %q
-public: {listen: "127.0.0.1:0"}
+public: {listen: %q}
 admin:
   listen: "127.0.0.1:0"
   tls_certificate: admin/tls.pem
   tls_key: %q
 limits: {read_timeout: 2s}
 audit: {key: %q}
-`, e.tok.KeyURI("registry"), e.tok.KeyURI("issuing"), e.tok.KeyURI("ocsp-responder"), e.tok.KeyURI("admin-tls"), e.tok.KeyURI("audit")))
+%s`, baseURL, e.tok.KeyURI("registry"), e.tok.KeyURI("issuing"), e.tok.KeyURI("ocsp-responder"), publicListen,
+		e.tok.KeyURI("admin-tls"), e.tok.KeyURI("audit"), extraConfig))
 	e.ok("ceremony", "tls", "--host", "127.0.0.1")
 	e.officer = e.credential("officer", "Test Officer")
 	e.ra = e.credential("ra", "Firma A/S RA", "--ra-cvr", "12345678", "--org", "Firma A/S")

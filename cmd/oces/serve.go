@@ -109,8 +109,15 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		if pub != nil {
 			apiCfg.CRL = pub
 		}
+		adminLimits := limits
+		if cfg.Signer.on() {
+			if apiCfg.Signer, apiCfg.Seals, err = a.newSigner(ctx, cfg); err != nil {
+				return fmt.Errorf("signing service: %w", err)
+			}
+			adminLimits.LargeBodies = map[string]int64{"/api/v1/sign": cfg.Signer.MaxDocumentBytes}
+		}
 		h := api.New(apiCfg)
-		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: h, TLS: tlsConf, Limits: limits})
+		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: h, TLS: tlsConf, Limits: adminLimits})
 		names = append(names, "admin")
 	}
 	if len(listeners) == 0 {
@@ -126,6 +133,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 			scheme = "https"
 		}
 		fmt.Fprintf(out, "%-7s %s://%s\n", n, scheme, srv.Addr(i))
+		if n == "admin" && cfg.Signer.on() {
+			fmt.Fprintf(out, "%-7s %s://%s/api/v1/sign (%d seals)\n", "signer", scheme, srv.Addr(i), len(cfg.Signer.Seals))
+		}
 	}
 	fmt.Fprintf(out, "ready; try: ./bin/oces cert list   (Ctrl-C stops)\n")
 	logger.Info("serving", "listeners", strings.Join(names, ","))
