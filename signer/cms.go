@@ -151,4 +151,3 @@ func (z sizing) Timestamp(ctx context.Context, digest []byte, hash crypto.Hash) 
 	z.s.tstSize.Store(int64(len(tok)))
 	return tok, nil
 }
-

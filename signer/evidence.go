@@ -3,8 +3,8 @@ package signer
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/x509"
+	"errors"
 	"fmt"
 
 	"github.com/oces-pki/oces/cades"

@@ -28,11 +28,11 @@ import (
 // signCommand holds what `oces sign` and `oces sign extend` share: where
 // the TSA, the trust anchors and the audit chain are.
 type signCommand struct {
-	g                       *globals
-	configPath, tsaURL      string
-	trust, level, format    string
-	noAudit                 bool
-	officer                 certCommand
+	g                    *globals
+	configPath, tsaURL   string
+	trust, level, format string
+	noAudit              bool
+	officer              certCommand
 }
 
 func newSignCommand(g *globals) *cobra.Command {
