@@ -23,7 +23,7 @@ import (
 
 // DocumentSigner is what POST /api/v1/sign needs of the signing service.
 type DocumentSigner interface {
-	SignPDF(ctx context.Context, req signer.Request, pdf []byte, w io.Writer) error
+	SignPDF(ctx context.Context, req signer.Request, pdf []byte) ([]byte, error)
 	SignCAdES(ctx context.Context, req signer.Request, content []byte) ([]byte, error)
 	SignDigest(ctx context.Context, req signer.Request, digest []byte) ([]byte, error)
 	MaxDocumentBytes() int64
@@ -186,12 +186,12 @@ func (a *API) sign(w http.ResponseWriter, r *http.Request) {
 	}
 	switch format {
 	case "pades":
-		var out bytes.Buffer
-		if err := a.signer.SignPDF(r.Context(), req, doc, &out); err != nil {
+		signed, err := a.signer.SignPDF(r.Context(), req, doc)
+		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		writeBlob(w, "application/pdf", out.Bytes())
+		writeBlob(w, "application/pdf", signed)
 	case "cades":
 		cms, err := a.signer.SignCAdES(r.Context(), req, doc)
 		if err != nil {

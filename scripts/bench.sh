@@ -41,4 +41,27 @@ if [[ ocsp =~ $filter ]]; then
   GOGC=400 go run ./ocsp/bench -n 1000000 -d 10s 2>&1 | tee -a "$out"
 fi
 
+# Signing: oces sign of 1 MB and 20 MB PDFs at B-T and B-LTA (wall time,
+# peak RSS) next to a baseline process doing only the unavoidable work,
+# and PAdES B-T through POST /api/v1/sign with 4 clients, against a
+# throwaway development system on ports of its own.
+if [[ sign =~ $filter ]]; then
+  echo "== sign" | tee -a "$out"
+  bvar=$(mktemp -d /tmp/oces-bench-XXXXXX)
+  export OCES_VAR=$bvar OCES_PUBLIC=127.0.0.1:18080 OCES_ADMIN=127.0.0.1:18443
+  scripts/dev-setup.sh >/dev/null
+  scripts/run.sh >"$bvar/run.out" 2>&1 &
+  runpid=$!
+  for _ in $(seq 1 600); do
+    grep -q "OCES PKI development system" "$bvar/run.out" 2>/dev/null && break
+    kill -0 "$runpid" 2>/dev/null || { cat "$bvar/run.out"; exit 1; }
+    sleep 0.1
+  done
+  SOFTHSM2_CONF=$bvar/hsm/softhsm2.conf go run ./signer/bench -var "$bvar" -public "$OCES_PUBLIC" -admin "$OCES_ADMIN" 2>&1 | tee -a "$out"
+  kill -INT "$runpid" 2>/dev/null || true
+  wait "$runpid" 2>/dev/null || true
+  rm -rf "$bvar"
+  unset OCES_VAR OCES_PUBLIC OCES_ADMIN
+fi
+
 echo "results in $out"

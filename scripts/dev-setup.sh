@@ -11,7 +11,10 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-var="$root/var"
+# OCES_VAR, OCES_PUBLIC and OCES_ADMIN move it (benchmarks use a throwaway one).
+var="${OCES_VAR:-$root/var}"
+public="${OCES_PUBLIC:-127.0.0.1:8080}"
+admin="${OCES_ADMIN:-127.0.0.1:8443}"
 oces="$root/bin/oces"
 export SOFTHSM2_CONF="$var/hsm/softhsm2.conf"
 module=${OCES_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
@@ -68,14 +71,14 @@ subject:
   organization: OCES PKI Development
   common_name: OCES PKI Development Issuing CA 1
 validity: 10y
-public_base_url: http://127.0.0.1:8080
+public_base_url: http://$public
 certificate: ../ca/issuing-1.pem
 EOF
   "$oces" ceremony issuing --config "$var/ceremony/issuing-1.yaml"
 fi
 if [ ! -f "$var/crl/root.crl" ]; then
   "$oces" crl generate --ca root --config "$var/ceremony/root.yaml" --out "$var/crl/root.crl" \
-    --public-base-url http://127.0.0.1:8080 >/dev/null
+    --public-base-url http://$public >/dev/null
 fi
 if [ ! -f "$var/hsm/audit-key.done" ]; then
   "$oces" ceremony audit-key --key "$(key oces-audit)" >/dev/null
@@ -90,7 +93,7 @@ fi
 if [ ! -f "$var/oces.yaml" ]; then
   cat >"$var/oces.yaml" <<EOF
 # OCES PKI development configuration (made by scripts/dev-setup.sh).
-public_base_url: http://127.0.0.1:8080
+public_base_url: http://$public
 store:
   path: oces.db
 registry:
@@ -102,9 +105,9 @@ issuers:
     key: "$(key oces-issuing-1)"
     ocsp_responder_key: "$(key oces-ocsp-issuing-1)"
 public:
-  listen: 127.0.0.1:8080
+  listen: $public
 admin:
-  listen: 127.0.0.1:8443
+  listen: $admin
   tls_certificate: admin/tls.pem
   tls_key: "$(key oces-admin-tls)"
 tsa:

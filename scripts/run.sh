@@ -5,7 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-var="$root/var"
+var="${OCES_VAR:-$root/var}"
+public="${OCES_PUBLIC:-127.0.0.1:8080}"
+export OCES_API="https://${OCES_ADMIN:-127.0.0.1:8443}" OCES_CA_FILE="$var/ca/root.pem"
+export OCES_CERT="$var/officer/officer.pem" OCES_KEY="$var/officer/officer.key"
 export SOFTHSM2_CONF="$var/hsm/softhsm2.conf"
 oces="$root/bin/oces"
 
@@ -14,7 +17,7 @@ start() {
   "$oces" serve --config "$var/oces.yaml" >"$var/serve.out" &
   pid=$!
   for _ in $(seq 1 100); do
-    curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && return 0
+    curl -fsS http://$public/healthz >/dev/null 2>&1 && return 0
     kill -0 "$pid" 2>/dev/null || { echo "oces serve exited; see the messages above" >&2; exit 1; }
     sleep 0.1
   done

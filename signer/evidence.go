@@ -54,8 +54,6 @@ func (e *evidence) addResult(r *revocation.Result) {
 	}
 }
 
-// empty reports whether nothing was gathered.
-func (e *evidence) empty() bool { return len(e.certs)+len(e.ocsps)+len(e.crls) == 0 }
 
 // chain gathers the certificates from leaf to its root (from pool or the
 // caIssuers URLs) and the status of each but the root. With strict (our

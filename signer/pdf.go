@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/oces-pki/oces/audit"
@@ -19,31 +18,31 @@ import (
 	"github.com/oces-pki/oces/revocation"
 )
 
-// SignPDF signs pdf at req.Level and writes the signed file to w: the
-// original bytes unchanged, then one incremental update for the signature
-// (B-B, or B-T with its signature time-stamp), one for the /DSS (B-LT) and
-// one for a document time-stamp (B-LTA), as EN 319 142-1 clause 5 lays them
-// out. Nothing is written to w unless every step succeeded.
-func (s *Service) SignPDF(ctx context.Context, req Request, pdf []byte, w io.Writer) error {
+// SignPDF signs pdf at req.Level and returns the signed file: the original
+// bytes unchanged, then one incremental update for the signature (B-B, or
+// B-T with its signature time-stamp), one for the /DSS (B-LT) and one for
+// a document time-stamp (B-LTA), as EN 319 142-1 clause 5 lays them out.
+// The file is built in one buffer, the only copy of the document it makes.
+func (s *Service) SignPDF(ctx context.Context, req Request, pdf []byte) ([]byte, error) {
 	// 1. The request, the document and the signing certificate.
 	if err := s.check(&req); err != nil {
-		return err
+		return nil, err
 	}
 	doc, err := s.openPDF(pdf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if req.Certify > 0 {
 		if sigs, err := doc.Signatures(); err == nil && len(sigs) > 0 {
-			return fmt.Errorf("%w: a certification signature must be the document's first signature; this one has %d", ErrNotPermitted, len(sigs))
+			return nil, fmt.Errorf("%w: a certification signature must be the document's first signature; this one has %d", ErrNotPermitted, len(sigs))
 		}
 	}
 	if doc.Certification() == 1 {
-		return fmt.Errorf("%w: the document is certified with DocMDP permission 1 (no changes)", ErrNotPermitted)
+		return nil, fmt.Errorf("%w: the document is certified with DocMDP permission 1 (no changes)", ErrNotPermitted)
 	}
 	status, err := s.checkCertificate(ctx, &req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// 2. The signature: a CAdES B-B or B-T CMS over the /ByteRange.
@@ -68,39 +67,35 @@ func (s *Service) SignPDF(ctx context.Context, req Request, pdf []byte, w io.Wri
 		cms = out
 		return out, err
 	}
-	if req.Level <= cades.LevelBT {
-		// One update: stream it straight out.
-		var out bytes.Buffer
-		out.Grow(len(pdf) + opts.ContentsSize*2 + 16<<10)
-		if err := doc.Sign(ctx, &out, opts, contents); err != nil {
-			return s.padesError(err)
-		}
-		_, err := w.Write(out.Bytes())
-		return err
+	slack := opts.ContentsSize*2 + 16<<10
+	if req.Level >= cades.LevelBLT {
+		slack += 256 << 10
 	}
-	buf := newRevisions(pdf, opts.ContentsSize*2+256<<10)
+	buf := newRevisions(pdf, slack)
 	if err := doc.Sign(ctx, buf, opts, contents); err != nil {
-		return s.padesError(err)
+		return nil, s.padesError(err)
+	}
+	if req.Level <= cades.LevelBT {
+		return buf.Bytes(), nil
 	}
 
 	// 3. B-LT: the /DSS with the chains and status of the signer and the
 	// time-stamping unit.
 	e := status
 	if err := s.tokenEvidence(ctx, cms, e); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.addDSS(buf, e); err != nil {
-		return err
+		return nil, err
 	}
 
 	// 4. B-LTA: a document time-stamp over everything.
 	if req.Level == cades.LevelBLTA {
 		if err := s.addDocTimeStamp(ctx, buf, req.Hash); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	_, err = w.Write(buf.Bytes())
-	return err
+	return buf.Bytes(), nil
 }
 
 // ExtendRequest says how far to raise a document's signatures.
@@ -109,29 +104,29 @@ type ExtendRequest struct {
 	Actor audit.Actor
 }
 
-// ExtendPDF raises every signature in pdf to req.Level and writes the
-// result to w. B-T adds a document time-stamp when a signature has no
+// ExtendPDF raises every signature in pdf to req.Level and returns the
+// result. B-T adds a document time-stamp when a signature has no
 // time-stamp of its own (EN 319 142-1 clause 5.3); B-LT adds a /DSS with
 // the validation data of every signature and time-stamp; B-LTA adds a
 // document time-stamp after it. On a B-LTA file, B-LTA adds the data of
 // the last document time-stamp and a fresh one (archive renewal).
-func (s *Service) ExtendPDF(ctx context.Context, req ExtendRequest, pdf []byte, w io.Writer) error {
+func (s *Service) ExtendPDF(ctx context.Context, req ExtendRequest, pdf []byte) ([]byte, error) {
 	if req.Level < cades.LevelBT || req.Level > cades.LevelBLTA {
-		return fmt.Errorf("%w: a signature is extended to B-T, B-LT or B-LTA", ErrInvalidRequest)
+		return nil, fmt.Errorf("%w: a signature is extended to B-T, B-LT or B-LTA", ErrInvalidRequest)
 	}
 	if s.tsa == nil {
-		return fmt.Errorf("%w: extending needs a time-stamp authority", ErrInvalidRequest)
+		return nil, fmt.Errorf("%w: extending needs a time-stamp authority", ErrInvalidRequest)
 	}
 	doc, err := s.openPDF(pdf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sigs, err := doc.Signatures()
 	if err != nil {
-		return s.padesError(err)
+		return nil, s.padesError(err)
 	}
 	if len(sigs) == 0 {
-		return fmt.Errorf("%w: the document has no signature to extend", ErrInvalidDocument)
+		return nil, fmt.Errorf("%w: the document has no signature to extend", ErrInvalidDocument)
 	}
 	buf := newRevisions(pdf, 512<<10)
 	sum := sha256.Sum256(pdf)
@@ -147,10 +142,10 @@ func (s *Service) ExtendPDF(ctx context.Context, req ExtendRequest, pdf []byte, 
 	// 1. B-T: a document time-stamp for signatures that have no time-stamp.
 	if needsTimeStamp(sigs) {
 		if err := s.addDocTimeStamp(ctx, buf, 0); err != nil {
-			return err
+			return nil, err
 		}
 		if sigs, err = s.signaturesOf(buf.Bytes()); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	added := "time-stamp"
@@ -158,7 +153,7 @@ func (s *Service) ExtendPDF(ctx context.Context, req ExtendRequest, pdf []byte, 
 		// 2. B-LT: the validation data of every signature and time-stamp.
 		cur, err := s.openPDF(buf.Bytes())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var pool []*x509.Certificate
 		if dss, err := cur.DSS(); err == nil && dss != nil {
@@ -174,26 +169,25 @@ func (s *Service) ExtendPDF(ctx context.Context, req ExtendRequest, pdf []byte, 
 				err = s.cmsEvidence(ctx, sig.Contents, &e, true)
 			}
 			if err != nil {
-				return fmt.Errorf("signature %q: %w", sig.FieldName, err)
+				return nil, fmt.Errorf("signature %q: %w", sig.FieldName, err)
 			}
 		}
 		if err := s.addDSS(buf, &e); err != nil {
-			return err
+			return nil, err
 		}
 		added = "dss"
 	}
 	if req.Level == cades.LevelBLTA {
 		// 3. B-LTA: a document time-stamp over everything, the renewal too.
 		if err := s.addDocTimeStamp(ctx, buf, 0); err != nil {
-			return err
+			return nil, err
 		}
 		added += "+doc-time-stamp"
 	}
 	if err := record(added, nil); err != nil {
-		return fmt.Errorf("signer: writing the audit record: %w", err)
+		return nil, fmt.Errorf("signer: writing the audit record: %w", err)
 	}
-	_, err = w.Write(buf.Bytes())
-	return err
+	return buf.Bytes(), nil
 }
 
 // needsTimeStamp reports whether some /Sig signature has neither a

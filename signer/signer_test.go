@@ -162,7 +162,7 @@ func TestPAdESCorpusAndLevels(t *testing.T) {
 				in := corpusFile(t, name)
 				before := signatureCount(t, in)
 				var out bytes.Buffer
-				if err := f.svc.SignPDF(ctx, f.request(level), in, &out); err != nil {
+				if err := signPDF(f.svc, ctx, f.request(level), in, &out); err != nil {
 					t.Fatal(err)
 				}
 				signed := out.Bytes()
@@ -268,7 +268,7 @@ func TestPAdESOptions(t *testing.T) {
 		req.Visible = &signer.Visible{Page: 2, Rect: [4]float64{50, 50, 300, 120}}
 		req.Certify, req.Reason, req.Location = 2, "Godkendt", "København"
 		var out bytes.Buffer
-		if err := f.svc.SignPDF(ctx, req, in, &out); err != nil {
+		if err := signPDF(f.svc, ctx, req, in, &out); err != nil {
 			t.Fatal(err)
 		}
 		path := filepath.Join(t.TempDir(), "certified.pdf")
@@ -278,7 +278,7 @@ func TestPAdESOptions(t *testing.T) {
 		checkPDF(t, path, 1, f.caFile)
 		// A second signature is allowed under P=2; B-LTA additions always.
 		var second bytes.Buffer
-		if err := f.svc.SignPDF(ctx, f.request(cades.LevelBLTA), out.Bytes(), &second); err != nil {
+		if err := signPDF(f.svc, ctx, f.request(cades.LevelBLTA), out.Bytes(), &second); err != nil {
 			t.Fatal(err)
 		}
 		path2 := filepath.Join(t.TempDir(), "twice.pdf")
@@ -292,16 +292,16 @@ func TestPAdESOptions(t *testing.T) {
 		req := f.request(cades.LevelBB)
 		req.Certify = 1
 		var out bytes.Buffer
-		if err := f.svc.SignPDF(ctx, req, in, &out); err != nil {
+		if err := signPDF(f.svc, ctx, req, in, &out); err != nil {
 			t.Fatal(err)
 		}
-		err := f.svc.SignPDF(ctx, f.request(cades.LevelBB), out.Bytes(), &bytes.Buffer{})
+		err := signPDF(f.svc, ctx, f.request(cades.LevelBB), out.Bytes(), &bytes.Buffer{})
 		if !errors.Is(err, signer.ErrNotPermitted) {
 			t.Fatalf("got %v, want ErrNotPermitted", err)
 		}
 		// Raising the certified signature's level stays allowed.
 		var ext bytes.Buffer
-		if err := f.svc.ExtendPDF(ctx, signer.ExtendRequest{Level: cades.LevelBLTA}, out.Bytes(), &ext); err != nil {
+		if err := extendPDF(f.svc, ctx, signer.ExtendRequest{Level: cades.LevelBLTA}, out.Bytes(), &ext); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -309,7 +309,7 @@ func TestPAdESOptions(t *testing.T) {
 	t.Run("bad input", func(t *testing.T) {
 		for _, name := range []string{"truncated.pdf", "not-a-pdf.pdf", "empty.pdf", "encrypted.pdf", "encrypted-owner-only.pdf"} {
 			var out bytes.Buffer
-			err := f.svc.SignPDF(ctx, f.request(cades.LevelBT), corpusFile(t, name), &out)
+			err := signPDF(f.svc, ctx, f.request(cades.LevelBT), corpusFile(t, name), &out)
 			if !errors.Is(err, signer.ErrInvalidDocument) {
 				t.Errorf("%s: got %v, want ErrInvalidDocument", name, err)
 			}
@@ -332,13 +332,13 @@ func TestRefusals(t *testing.T) {
 		defer f.pki.SetDown("crl", false)
 		for _, level := range []cades.Level{cades.LevelBLT, cades.LevelBLTA} {
 			var out bytes.Buffer
-			err := f.svc.SignPDF(ctx, f.request(level), in, &out)
+			err := signPDF(f.svc, ctx, f.request(level), in, &out)
 			if !errors.Is(err, signer.ErrUnavailable) || out.Len() != 0 {
 				t.Fatalf("%s with the responders down: %v (%d bytes), want ErrUnavailable and nothing", level, err, out.Len())
 			}
 		}
 		// B-T needs no revocation data: it goes on, with a warning.
-		if err := f.svc.SignPDF(ctx, f.request(cades.LevelBT), in, &bytes.Buffer{}); err != nil {
+		if err := signPDF(f.svc, ctx, f.request(cades.LevelBT), in, &bytes.Buffer{}); err != nil {
 			t.Fatalf("B-T with the responders down: %v", err)
 		}
 	})
@@ -346,7 +346,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("TSA down", func(t *testing.T) {
 		f.pki.SetDown("tsa", true)
 		defer f.pki.SetDown("tsa", false)
-		err := f.svc.SignPDF(ctx, f.request(cades.LevelBT), in, &bytes.Buffer{})
+		err := signPDF(f.svc, ctx, f.request(cades.LevelBT), in, &bytes.Buffer{})
 		if !errors.Is(err, signer.ErrUnavailable) {
 			t.Fatalf("got %v, want ErrUnavailable", err)
 		}
@@ -416,18 +416,18 @@ func TestExtendPDF(t *testing.T) {
 
 	t.Run("ours from B-B to B-LTA and renewal", func(t *testing.T) {
 		var bb bytes.Buffer
-		if err := f.svc.SignPDF(ctx, f.request(cades.LevelBB), corpusFile(t, "v15-objstm.pdf"), &bb); err != nil {
+		if err := signPDF(f.svc, ctx, f.request(cades.LevelBB), corpusFile(t, "v15-objstm.pdf"), &bb); err != nil {
 			t.Fatal(err)
 		}
 		var lta bytes.Buffer
-		if err := f.svc.ExtendPDF(ctx, signer.ExtendRequest{Level: cades.LevelBLTA}, bb.Bytes(), &lta); err != nil {
+		if err := extendPDF(f.svc, ctx, signer.ExtendRequest{Level: cades.LevelBLTA}, bb.Bytes(), &lta); err != nil {
 			t.Fatal(err)
 		}
 		path := filepath.Join(t.TempDir(), "lta.pdf")
 		os.WriteFile(path, lta.Bytes(), 0o644)
 		checkPDF(t, path, 3, f.caFile) // signature, the B-T document time-stamp, the archive one
 		var renewed bytes.Buffer
-		if err := f.svc.ExtendPDF(ctx, signer.ExtendRequest{Level: cades.LevelBLTA}, lta.Bytes(), &renewed); err != nil {
+		if err := extendPDF(f.svc, ctx, signer.ExtendRequest{Level: cades.LevelBLTA}, lta.Bytes(), &renewed); err != nil {
 			t.Fatal(err)
 		}
 		os.WriteFile(path, renewed.Bytes(), 0o644)
@@ -436,7 +436,7 @@ func TestExtendPDF(t *testing.T) {
 
 	t.Run("pdfsig's signature to B-LTA", func(t *testing.T) {
 		var lta bytes.Buffer
-		if err := f.svc.ExtendPDF(ctx, signer.ExtendRequest{Level: cades.LevelBLTA}, corpusFile(t, "presigned-pdfsig.pdf"), &lta); err != nil {
+		if err := extendPDF(f.svc, ctx, signer.ExtendRequest{Level: cades.LevelBLTA}, corpusFile(t, "presigned-pdfsig.pdf"), &lta); err != nil {
 			t.Fatal(err)
 		}
 		path := filepath.Join(t.TempDir(), "pdfsig-lta.pdf")
@@ -448,9 +448,23 @@ func TestExtendPDF(t *testing.T) {
 	})
 
 	t.Run("nothing to extend", func(t *testing.T) {
-		err := f.svc.ExtendPDF(ctx, signer.ExtendRequest{Level: cades.LevelBLT}, corpusFile(t, "v13-classic.pdf"), &bytes.Buffer{})
+		err := extendPDF(f.svc, ctx, signer.ExtendRequest{Level: cades.LevelBLT}, corpusFile(t, "v13-classic.pdf"), &bytes.Buffer{})
 		if !errors.Is(err, signer.ErrInvalidDocument) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// signPDF and extendPDF write what the service returns to w, so that a
+// test can check that nothing comes out of a failure.
+func signPDF(svc *signer.Service, ctx context.Context, req signer.Request, pdf []byte, w *bytes.Buffer) error {
+	out, err := svc.SignPDF(ctx, req, pdf)
+	w.Write(out)
+	return err
+}
+
+func extendPDF(svc *signer.Service, ctx context.Context, req signer.ExtendRequest, pdf []byte, w *bytes.Buffer) error {
+	out, err := svc.ExtendPDF(ctx, req, pdf)
+	w.Write(out)
+	return err
 }

@@ -107,9 +107,7 @@ else through the running server's admin API with the officer credential.`,
 				if format == "cades" {
 					return svc.SignCAdES(ctx, req, data)
 				}
-				var buf bytes.Buffer
-				err = svc.SignPDF(ctx, req, data, &buf)
-				return buf.Bytes(), err
+				return svc.SignPDF(ctx, req, data)
 			}, out, format)
 		},
 	}
@@ -188,9 +186,7 @@ A detached CAdES signature (.p7s) needs the signed data: --content FILE.`,
 				if !isPDF {
 					return svc.ExtendCAdES(ctx, req, data, detached)
 				}
-				var buf bytes.Buffer
-				err := svc.ExtendPDF(ctx, req, data, &buf)
-				return buf.Bytes(), err
+				return svc.ExtendPDF(ctx, req, data)
 			}, out, format)
 		},
 	}
@@ -309,7 +305,7 @@ func (sc *signCommand) auditor(ctx context.Context, cfg *Config) (signer.Auditor
 	if cfg == nil {
 		return nil, local, nop, usagef("no configuration at %s: the use of the key must be audited; pass --config, or --no-audit to sign outside an OCES installation", sc.configPath)
 	}
-	db, err := bolt.Open(conf.Resolve(cfg.path, cfg.Store.Path), bolt.Options{Timeout: 200 * time.Millisecond})
+	db, err := bolt.Open(conf.Resolve(cfg.path, cfg.Store.Path), bolt.Options{Timeout: 60 * time.Millisecond})
 	if err == nil {
 		return db, local, func() { db.Close() }, nil
 	}

@@ -197,10 +197,14 @@ func Big(tb testing.TB, sizeMB int) string {
 }
 
 // BigBytes is the file Big writes.
-func BigBytes(sizeMB int) []byte {
+func BigBytes(sizeMB int) []byte { return SizedBytes(sizeMB * 1_000_000) }
+
+// SizedBytes is a file like Big's of at least target bytes (and less
+// than target plus one image row and a page's objects), for any size.
+func SizedBytes(target int) []byte {
 	const side = 577 // 577×577 RGB ≈ 0.999 MB per image
-	target := sizeMB * 1_000_000
-	rng := rand.New(rand.NewChaCha8([32]byte{'o', 'c', 'e', 's', byte(sizeMB)}))
+	sizeMB := target / 1_000_000
+	rng := rand.New(rand.NewChaCha8([32]byte{'o', 'c', 'e', 's', byte(sizeMB), byte(target), byte(target >> 8)}))
 	w := pdfw.New("1.7")
 	catalog, pages := w.Alloc(), w.Alloc()
 	font := w.Add("<</Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding>>")
@@ -226,7 +230,7 @@ func BigBytes(sizeMB int) []byte {
 	}
 	w.Obj(pages, fmt.Sprintf("<</Type /Pages /Kids [%s] /Count %d /MediaBox [0 0 612 792]>>", refs(kids), len(kids)))
 	w.Obj(catalog, fmt.Sprintf("<</Type /Catalog /Pages %d 0 R>>", pages))
-	w.XRefTable(fmt.Sprintf("/Root %d 0 R /ID %s", catalog, pdfw.ID(fmt.Sprintf("big-%d", sizeMB))))
+	w.XRefTable(fmt.Sprintf("/Root %d 0 R /ID %s", catalog, pdfw.ID(fmt.Sprintf("big-%d", target))))
 	return w.Bytes()
 }
 
