@@ -11,7 +11,13 @@
 // the optional signature is skipped. CertIDs may use SHA-1 (RFC 5019
 // section 2.1.1) or SHA-256. One Request per OCSPRequest, as RFC 5019
 // section 2.1.1 prescribes: a request list of several is answered
-// malformedRequest rather than partially. Errors follow RFC 6960 section
+// malformedRequest rather than partially. Request and single-request
+// extensions (RFC 5280 Extension, critical a universal BOOLEAN DEFAULT
+// FALSE, accepted written out either way): the nonce is read; unknown
+// extensions are ignored unless critical, which RFC 6960 section 4.1.2
+// does not let a responder ignore, so those are malformedRequest; the
+// acceptable-responses, preferred-signature-algorithms and
+// service-locator extensions are known and need no action. Errors follow RFC 6960 section
 // 2.3: malformedRequest for anything unparsable, unauthorized for an
 // issuer (name hash and key hash) that is not one of ours (RFC 5019
 // section 2.2.3), tryLater when on-demand signing is saturated; a body
