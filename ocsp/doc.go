@@ -17,8 +17,9 @@
 // extensions are ignored unless critical, which RFC 6960 section 4.1.2
 // does not let a responder ignore, so those are malformedRequest; the
 // acceptable-responses, preferred-signature-algorithms and
-// service-locator extensions are known and need no action. Errors follow RFC 6960 section
-// 2.3: malformedRequest for anything unparsable, unauthorized for an
+// service-locator extensions are known and need no action.
+//
+// Errors follow RFC 6960 section 2.3: malformedRequest for anything unparsable, unauthorized for an
 // issuer (name hash and key hash) that is not one of ours (RFC 5019
 // section 2.2.3), tryLater when on-demand signing is saturated; a body
 // over Config.MaxRequestSize gets HTTP 413. Nothing yields a 500.
