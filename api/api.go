@@ -14,12 +14,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/crl"
+	"github.com/oces-pki/oces/internal/conf"
 )
 
 // Authority is what the API needs of the CA.
@@ -102,6 +105,9 @@ type Error struct {
 var (
 	ErrUnauthenticated = errors.New("api: a valid client certificate of a CA officer or registration authority is required")
 	ErrForbidden       = errors.New("api: forbidden")
+	// ErrAuditUnavailable: the audit chain could not take the record of
+	// an action, so the action was not done (or its answer not given).
+	ErrAuditUnavailable = errors.New("api: the audit chain could not record this action, so it was not done; try again later")
 )
 
 // statusOf is the one place errors become HTTP status codes.
@@ -114,13 +120,13 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, ca.ErrNotFound):
+	case errors.Is(err, ca.ErrNotFound), errors.Is(err, crl.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ca.ErrInvalidRequest), errors.Is(err, ca.ErrLint), errors.Is(err, errBadJSON):
 		return http.StatusBadRequest
 	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists), errors.Is(err, ca.ErrSubjectExists):
 		return http.StatusConflict
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrAuditUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -153,31 +159,50 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads a bounded JSON body strictly.
-func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+// decode reads a bounded JSON body strictly (conf.DecodeJSON: exact key
+// names, no duplicates, valid UTF-8) and checks every field's bound. It is
+// the one way handlers read a body.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v bounded) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
+		return fmt.Errorf("%w: reading the body: %v", errBadJSON, err)
+	}
+	if err := conf.DecodeJSON(data, v); err != nil {
 		return fmt.Errorf("%w: %v", errBadJSON, err)
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data after the JSON object", errBadJSON)
+	return checkFields(v.fields()...)
+}
+
+// decodeOptional is decode for a body that may be left out: none at all
+// is an empty object.
+func (a *API) decodeOptional(w http.ResponseWriter, r *http.Request, v bounded) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return a.decode(w, r, v)
+}
+
+// record writes the audit record of an action only the API sees. The
+// target is cut to what a record holds (the API bounds its input first).
+func (a *API) record(ctx context.Context, p *Principal, action, target string, err error) error {
+	if a.audit == nil {
+		return nil
+	}
+	ev := audit.Event{Time: time.Now(), Actor: p.Actor, Action: action, Target: audit.Target(target), Outcome: audit.Outcome(err)}
+	if rerr := a.audit.AppendAudit(ctx, ev); rerr != nil {
+		a.log.ErrorContext(ctx, "api: writing audit record failed", "action", action, "target", ev.Target, "err", rerr)
+		return ErrAuditUnavailable
 	}
 	return nil
 }
 
-// record writes the audit record of an action only the API sees. Losing it
-// is logged loudly; the action itself stands.
-func (a *API) record(ctx context.Context, p *Principal, action, target string, err error) {
-	if a.audit == nil {
-		return
-	}
-	ev := audit.Event{Time: time.Now(), Actor: p.Actor, Action: action, Target: target, Outcome: audit.Outcome(err)}
-	if rerr := a.audit.AppendAudit(ctx, ev); rerr != nil {
-		a.log.ErrorContext(ctx, "api: writing audit record failed", "action", action, "target", target, "err", rerr)
-	}
+// refuse records a refused action and answers the refusal. Nothing
+// happened, so a lost record is only logged.
+func (a *API) refuse(w http.ResponseWriter, r *http.Request, p *Principal, action, target string, err error) {
+	_ = a.record(r.Context(), p, action, target, err)
+	a.fail(w, r, err)
 }
