@@ -13,8 +13,8 @@ import (
 // own checks give the precise message, but small enough that no field
 // can swamp a log line, an error message or an audit record.
 const (
-	maxCA        = 64  // issuing CA names are at most 64 characters
-	maxProfile   = 64  // profile names
+	maxCA        = 64 // issuing CA names are at most 64 characters
+	maxProfile   = 64 // profile names
 	maxCSR       = 16 << 10
 	maxName      = 256 // CN, GN, SN, O: 64 characters (X.520 upper bounds) of up to 4 bytes
 	maxCVR       = 16  // 8 digits
