@@ -8,6 +8,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -163,27 +164,41 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // names, no duplicates, valid UTF-8) and checks every field's bound. It is
 // the one way handlers read a body.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, v bounded) error {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	data, err := a.body(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return fmt.Errorf("%w: reading the body: %v", errBadJSON, err)
+		return err
 	}
-	if err := conf.DecodeJSON(data, v); err != nil {
-		return fmt.Errorf("%w: %v", errBadJSON, err)
-	}
-	return checkFields(v.fields()...)
+	return decodeBody(data, v)
 }
 
 // decodeOptional is decode for a body that may be left out: none at all
 // is an empty object.
 func (a *API) decodeOptional(w http.ResponseWriter, r *http.Request, v bounded) error {
-	if r.ContentLength == 0 {
-		return nil
+	data, err := a.body(w, r)
+	if err != nil || len(bytes.TrimSpace(data)) == 0 {
+		return err
 	}
-	return a.decode(w, r, v)
+	return decodeBody(data, v)
+}
+
+// body reads the request body, at most maxBody bytes of it.
+func (a *API) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: reading the body: %v", errBadJSON, err)
+	}
+	return data, nil
+}
+
+func decodeBody(data []byte, v bounded) error {
+	if err := conf.DecodeJSON(data, v); err != nil {
+		return fmt.Errorf("%w: %v", errBadJSON, err)
+	}
+	return checkFields(v.fields()...)
 }
 
 // record writes the audit record of an action only the API sees. The

@@ -383,3 +383,32 @@ func jsonField(tb testing.TB, body []byte, field string) string {
 	}
 	return s
 }
+
+// TestEmptyBodies: the status changes and a forced CRL run take an empty
+// object or no body at all, and nothing else.
+func TestEmptyBodies(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, nil)
+	code, body := a.do(t, a.officer, "POST", "/api/v1/certificates", moces(t, nil))
+	if code != http.StatusCreated {
+		t.Fatalf("issuing: %d %s", code, body)
+	}
+	serial := jsonField(t, body, "serial")
+	for _, tt := range []struct {
+		name, path, body string
+		code             int
+	}{
+		{"no body", "/suspend", "", http.StatusOK},
+		{"empty object", "/release", "{}", http.StatusOK},
+		{"white space", "/suspend", " \n", http.StatusOK},
+		{"unknown key", "/release", `{"force": true}`, http.StatusBadRequest},
+		{"not JSON", "/release", `release`, http.StatusBadRequest},
+	} {
+		if code, body := a.do(t, a.officer, "POST", "/api/v1/certificates/"+serial+tt.path, tt.body); code != tt.code {
+			t.Errorf("%s: %d %s, want %d", tt.name, code, body, tt.code)
+		}
+	}
+	if code, body := a.do(t, a.officer, "POST", "/api/v1/crl/issuing-1/generate", `{"now": true}`); code != http.StatusBadRequest {
+		t.Errorf("crl generate with a key: %d %s", code, body)
+	}
+}
