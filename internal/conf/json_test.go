@@ -90,7 +90,7 @@ func TestDecodeJSONValues(t *testing.T) {
 	if err := DecodeJSON([]byte(`{"name": "Søren \u00c6r\u00f8 \ud842\udfb7", "inner": {"level": 7}}`), &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Name != "Søren Ærø 𠮷" || v.Inner == nil || v.Inner.Level != 7 {
+	if v.Name != "Søren Ærø 𠮷" || v.Inner == nil || v.Inner.Level != 7 || v.hidden != "" {
 		t.Fatalf("decoded %+v", v)
 	}
 	if err := DecodeJSON([]byte(`{}`), v); err == nil {
