@@ -234,9 +234,11 @@ func TestRotationWithSoftHSM(t *testing.T) {
 	ctx := context.Background()
 	old := ip.r.ResponderCertificate("issuing-1")
 	s, _ := ca.SerialFromBig(old.SerialNumber)
+	start := time.Now()
 	if _, err := ip.p.ca.Revoke(ctx, s, ca.ReasonKeyCompromise, time.Time{}, audit.System); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("revocation with the key rotation (P-256 in SoftHSM, a new certificate): %s", time.Since(start).Round(time.Millisecond))
 	if _, err := h.Signer(ctx, tok.KeyURI("ocsp-issuing-1.2")); err != nil {
 		t.Fatalf("no key ocsp-issuing-1.2 in the token: %v", err)
 	}
