@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oces-pki/oces/ca"
@@ -82,18 +84,37 @@ type hsmKey struct {
 	uri    string
 	signer crypto.Signer
 	state  *keyState
+
+	mu      sync.Mutex
+	serials []ca.Serial // its certificates, for checkResponders
+}
+
+func (k *hsmKey) addSerial(s ca.Serial) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !slices.Contains(k.serials, s) {
+		k.serials = append(k.serials, s)
+	}
+}
+
+func (k *hsmKey) certificates() []ca.Serial {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.serials)
 }
 
 // loadResponder finds the issuer's newest responder key, generating the
 // first on first start, and makes sure it has a certificate that is not
 // due for renewal. A newest key that is retired (one of its certificates
-// was revoked or suspended) is replaced by the next generation at once.
+// was revoked or suspended) is replaced by the next generation at once;
+// if that fails, the responder starts with the retired key current, so
+// that queries get tryLater, and Run tries again.
 func (r *Responder) loadResponder(ctx context.Context, iss *issuer) error {
 	key, err := r.newestKey(ctx, iss)
 	if err != nil {
 		return err
 	}
-	retired, err := r.retiredBy(ctx, iss, key.signer.Public())
+	best, retired, err := r.responderCerts(ctx, iss, key)
 	if err != nil {
 		return err
 	}
@@ -108,9 +129,12 @@ func (r *Responder) loadResponder(ctx context.Context, iss *issuer) error {
 		iss.current.Store(k)
 		r.log.WarnContext(ctx, "ocsp: the newest responder key is retired; making the next", "ca", iss.name,
 			"key", keyLabel(key.uri), "certificate", retired.Serial.String(), "status", retired.Status, "reason", retired.Reason)
-		return r.rotate(ctx, iss)
+		if err := r.rotate(ctx, iss); err != nil {
+			r.log.ErrorContext(ctx, "ocsp: rotating the responder key; answering tryLater until it succeeds", "ca", iss.name, "err", err)
+		}
+		return nil
 	}
-	k, err := r.certify(ctx, iss, key)
+	k, err := r.certify(ctx, iss, key, best)
 	if err != nil {
 		return err
 	}
@@ -154,22 +178,19 @@ func (r *Responder) generateKey(ctx context.Context, iss *issuer, gen int) (*hsm
 	return &hsmKey{gen: gen, uri: uri, signer: signer, state: &keyState{}}, nil
 }
 
-// certify returns key as a signing key with the newest good certificate
-// for it that is not due for renewal, issuing one if there is none.
-func (r *Responder) certify(ctx context.Context, iss *issuer, key *hsmKey) (*signingKey, error) {
-	c, err := r.storedResponderCert(ctx, iss, key.signer.Public())
-	if err != nil {
-		return nil, err
-	}
-	if c == nil {
+// certify returns key as a signing key with best, its newest good
+// certificate that is not due for renewal, or with a new one if best is
+// nil.
+func (r *Responder) certify(ctx context.Context, iss *issuer, key *hsmKey, best *ca.Certificate) (*signingKey, error) {
+	if best == nil {
 		return r.issueResponderCert(ctx, iss, key)
 	}
-	k, err := r.signingKeyFrom(iss, key, c)
+	k, err := r.signingKeyFrom(iss, key, best)
 	if err != nil {
 		return nil, err
 	}
 	r.log.InfoContext(ctx, "ocsp: reusing responder certificate", "ca", iss.name, "key", keyLabel(key.uri),
-		"serial", c.Serial.String(), "not_after", c.NotAfter)
+		"serial", best.Serial.String(), "not_after", best.NotAfter)
 	return k, nil
 }
 
@@ -198,28 +219,23 @@ func (r *Responder) forEachResponderCert(ctx context.Context, iss *issuer, pub c
 	}
 }
 
-// storedResponderCert finds the newest good responder certificate of iss
-// for pub that is not due for renewal, or nil.
-func (r *Responder) storedResponderCert(ctx context.Context, iss *issuer, pub crypto.PublicKey) (*ca.Certificate, error) {
-	var best *ca.Certificate
-	err := r.forEachResponderCert(ctx, iss, pub, func(c *ca.Certificate) {
-		if c.Status == ca.StatusGood && !r.dueForRenewal(c.NotBefore, c.NotAfter) && (best == nil || c.NotAfter.After(best.NotAfter)) {
+// responderCerts reads iss's responder certificates for key in one scan
+// of the store, notes their serials on key, and returns the newest good
+// one that is not due for renewal and one that is revoked or suspended,
+// which retires the key; either may be nil.
+func (r *Responder) responderCerts(ctx context.Context, iss *issuer, key *hsmKey) (best, retired *ca.Certificate, err error) {
+	err = r.forEachResponderCert(ctx, iss, key.signer.Public(), func(c *ca.Certificate) {
+		key.addSerial(c.Serial)
+		switch {
+		case c.Status != ca.StatusGood:
+			if retired == nil {
+				retired = c
+			}
+		case !r.dueForRenewal(c.NotBefore, c.NotAfter) && (best == nil || c.NotAfter.After(best.NotAfter)):
 			best = c
 		}
 	})
-	return best, err
-}
-
-// retiredBy returns a certificate for pub that is revoked or suspended,
-// which retires the key, or nil if there is none.
-func (r *Responder) retiredBy(ctx context.Context, iss *issuer, pub crypto.PublicKey) (*ca.Certificate, error) {
-	var out *ca.Certificate
-	err := r.forEachResponderCert(ctx, iss, pub, func(c *ca.Certificate) {
-		if c.Status != ca.StatusGood && out == nil {
-			out = c
-		}
-	})
-	return out, err
+	return best, retired, err
 }
 
 func (r *Responder) dueForRenewal(notBefore, notAfter time.Time) bool {
@@ -252,6 +268,7 @@ func (r *Responder) issueResponderCert(ctx context.Context, iss *issuer, key *hs
 	if err != nil {
 		return nil, fmt.Errorf("ocsp: issuing responder certificate for %s: %w", iss.name, err)
 	}
+	key.addSerial(c.Serial)
 	k, err := r.signingKeyFrom(iss, key, c)
 	if err != nil {
 		return nil, err

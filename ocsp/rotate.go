@@ -103,14 +103,14 @@ func (r *Responder) rotate(ctx context.Context, iss *issuer) error {
 		if err != nil {
 			return err
 		}
-		retired, err := r.retiredBy(ctx, iss, key.signer.Public())
+		best, retired, err := r.responderCerts(ctx, iss, key)
 		if err != nil {
 			return err
 		}
 		if retired != nil {
 			continue
 		}
-		if k, err = r.certify(ctx, iss, key); err != nil {
+		if k, err = r.certify(ctx, iss, key, best); err != nil {
 			return err
 		}
 		break
@@ -148,10 +148,12 @@ func serialOf(k *signingKey) string {
 	return s.String()
 }
 
-// checkResponders reads the status of every current responder
-// certificate from the store and retires and rotates a key whose
-// certificate is no longer good: a revocation made by another process on
-// a shared store reaches the responder this way.
+// checkResponders reads from the store the status of every certificate
+// of each issuer's current key, and retires and rotates a key one of whose
+// certificates is no longer good: a revocation made by another process on
+// a shared store reaches the responder this way. It reads the few records
+// by serial (the key's certificates, noted as they are found or issued),
+// never scanning the store.
 func (r *Responder) checkResponders(ctx context.Context) error {
 	var errs []error
 	for _, iss := range r.issuers {
@@ -159,17 +161,16 @@ func (r *Responder) checkResponders(ctx context.Context) error {
 		if k.key.state.retired.Load() {
 			continue // renewDue rotates it
 		}
-		s, err := ca.SerialFromBig(k.cert.SerialNumber)
-		if err != nil {
-			continue
-		}
-		c, err := r.cfg.Source.Certificate(ctx, s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("ocsp: reading responder certificate %s of %s: %w", s, iss.name, err))
-			continue
-		}
-		if c.Status != ca.StatusGood && r.retire(ctx, iss, c) {
-			errs = append(errs, r.rotate(ctx, iss))
+		for _, s := range k.key.certificates() {
+			c, err := r.cfg.Source.Certificate(ctx, s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("ocsp: reading responder certificate %s of %s: %w", s, iss.name, err))
+				continue
+			}
+			if c.Status != ca.StatusGood && r.retire(ctx, iss, c) {
+				errs = append(errs, r.rotate(ctx, iss))
+				break
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -356,3 +356,39 @@ func TestRotationUnderLoad(t *testing.T) {
 		t.Fatalf("%d of %d queries after the revocation were answered with the revoked key", n, after.Load())
 	}
 }
+
+// TestOlderCertificateRetiresKey: after a renewal the key has two
+// certificates; revoking the older one, from another process (a second
+// CA on the same store), retires the key too, found by Run's check.
+func TestOlderCertificateRetiresKey(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	keys := &memKeys{}
+	r := newResponder(t, p, keys, func(c *Config) { c.Audit = p.db })
+	ctx := context.Background()
+	first := r.ResponderCertificate("issuing-1")
+	p.clock.advance(49 * time.Hour) // less than half of four days remains
+	if err := r.renewDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	renewed := r.ResponderCertificate("issuing-1")
+	if renewed.Equal(first) || keys.generated != 1 {
+		t.Fatalf("renewal: same certificate %v, %d keys", renewed.Equal(first), keys.generated)
+	}
+	other, err := ca.New(ctx, ca.Config{Issuers: p.ca.Issuers(), BaseURL: "http://pki.example.dk",
+		Certificates: p.db, Registry: p.db, Hasher: hmacHasher("test registry key"), Clock: p.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := ca.SerialFromBig(first.SerialNumber)
+	if _, err := other.Revoke(ctx, s, ca.ReasonKeyCompromise, time.Time{}, audit.System); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.checkResponders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := r.ResponderCertificate("issuing-1")
+	if keys.generated != 2 || samePublicKey(now.PublicKey, renewed.PublicKey) {
+		t.Fatalf("the key of a revoked certificate is still in use (%d keys generated)", keys.generated)
+	}
+}
