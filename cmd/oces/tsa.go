@@ -125,6 +125,41 @@ func newTSACeremonyCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
+// writeQueryResult writes the token to out and prints what 'tsa query'
+// found, or, when the TSA certificate is not good or its status unknown
+// (checkErr), prints "verified: no" with the reason, writes nothing and
+// fails.
+func writeQueryResult(p *printer, tok *tsa.Token, status *ocsp.Status, checkErr error, out string) error {
+	reason := ""
+	switch {
+	case checkErr != nil:
+		reason = "the TSA certificate's status could not be checked: " + checkErr.Error()
+	case !status.Good:
+		reason = "the TSA certificate is " + status.String()
+	}
+	view := map[string]any{"serial": tok.SerialNumber.String(), "gen_time": tok.GenTime.UTC().Format(time.RFC3339),
+		"policy": tok.Policy.String(), "accuracy": tok.Accuracy.String(), "verified": reason == ""}
+	if reason != "" {
+		view["reason"] = reason
+		if err := p.print(view, func(w io.Writer) error {
+			return fields(w, "serial", tok.SerialNumber.String(), "time", tok.GenTime.UTC().Format(time.RFC3339Nano),
+				"verified", "no", "reason", reason)
+		}); err != nil {
+			return err
+		}
+		return fmt.Errorf("the time-stamp token does not verify: %s; no token written", reason)
+	}
+	if err := os.WriteFile(out, tok.Raw, 0o644); err != nil {
+		return err
+	}
+	certStatus := "good (OCSP, " + status.ThisUpdate.UTC().Format(time.RFC3339) + ")"
+	view["token"], view["tsa_certificate"] = out, certStatus
+	return p.print(view, func(w io.Writer) error {
+		return fields(w, "token", out, "serial", tok.SerialNumber.String(), "time", tok.GenTime.UTC().Format(time.RFC3339Nano),
+			"accuracy", tok.Accuracy.String(), "policy", tok.Policy.String(), "TSA certificate", certStatus, "verified", "yes")
+	})
+}
+
 func newTSACommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "tsa", Short: "Time-stamp client (RFC 3161)"}
 	var url, file, out, caFile string
@@ -161,37 +196,10 @@ func newTSACommand(g *globals) *cobra.Command {
 			// The signature is good; the TSA certificate must be too, or
 			// the token proves nothing (its key may be compromised).
 			status, err := checkTSACertificate(cmd.Context(), client, tok, rootCerts)
-			reason := ""
-			switch {
-			case err != nil:
-				reason = "the TSA certificate's status could not be checked: " + err.Error()
-			case !status.Good:
-				reason = "the TSA certificate is " + status.String()
-			}
-			view := map[string]any{"serial": tok.SerialNumber.String(), "gen_time": tok.GenTime.UTC().Format(time.RFC3339),
-				"policy": tok.Policy.String(), "accuracy": tok.Accuracy.String(), "verified": reason == ""}
-			if reason != "" {
-				view["reason"] = reason
-				if perr := g.printer(cmd.OutOrStdout()).print(view, func(w io.Writer) error {
-					return fields(w, "serial", tok.SerialNumber.String(), "time", tok.GenTime.UTC().Format(time.RFC3339Nano),
-						"verified", "no", "reason", reason)
-				}); perr != nil {
-					return perr
-				}
-				return fmt.Errorf("the time-stamp token does not verify: %s; no token written", reason)
-			}
 			if out == "" {
 				out = file + ".tst"
 			}
-			if err := os.WriteFile(out, tok.Raw, 0o644); err != nil {
-				return err
-			}
-			view["token"], view["tsa_certificate"] = out, "good (OCSP "+status.ThisUpdate.UTC().Format(time.RFC3339)+")"
-			return g.printer(cmd.OutOrStdout()).print(view, func(w io.Writer) error {
-				return fields(w, "token", out, "serial", tok.SerialNumber.String(), "time", tok.GenTime.UTC().Format(time.RFC3339Nano),
-					"accuracy", tok.Accuracy.String(), "policy", tok.Policy.String(),
-					"TSA certificate", "good (OCSP, "+status.ThisUpdate.UTC().Format(time.RFC3339)+")", "verified", "yes")
-			})
+			return writeQueryResult(g.printer(cmd.OutOrStdout()), tok, status, err, out)
 		},
 	}
 	f := query.Flags()
