@@ -119,7 +119,7 @@ func (r *Responder) rotate(ctx context.Context, iss *issuer) error {
 	iss.current.Store(k)
 	iss.resign.Store(true)
 	r.log.WarnContext(ctx, "ocsp: switched to a new responder key; re-signing every response", "ca", iss.name,
-		"key", keyLabel(k.key.uri), "certificate", k.cert.SerialNumber.Text(16), "retired_key", keyLabel(old.key.uri))
+		"key", keyLabel(k.key.uri), "certificate", serialOf(k), "retired_key", keyLabel(old.key.uri))
 	select {
 	case r.kick <- struct{}{}:
 	default:

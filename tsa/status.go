@@ -3,6 +3,7 @@ package tsa
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -109,7 +110,7 @@ func (a *Authority) statusReading(ctx context.Context) *statusReading {
 	st, err := a.cfg.Status.CertificateStatus(cctx, a.cfg.Certificate)
 	rd := &statusReading{at: now, st: st, err: err}
 	s.reading.Store(rd)
-	serial := a.cfg.Certificate.SerialNumber.Text(16)
+	serial := fmt.Sprintf("%032x", a.cfg.Certificate.SerialNumber) // as the CA writes serials
 	switch {
 	case err != nil:
 		a.cfg.Logger.ErrorContext(ctx, "tsa: cannot read the TSA certificate's status; refusing time-stamps until it can be read",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -148,7 +149,7 @@ func TestCertificateStatus(t *testing.T) {
 			return err
 		}
 		actions = append(actions, r.Action+" "+r.Details["reason"])
-		if r.Target != p.tsa.SerialNumber.Text(16) {
+		if r.Target != fmt.Sprintf("%032x", p.tsa.SerialNumber) {
 			t.Errorf("record %d names %q, not the TSA certificate", r.Seq, r.Target)
 		}
 		return nil
