@@ -8,18 +8,22 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/crl"
+	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/signer"
 )
 
@@ -115,6 +119,9 @@ type Error struct {
 var (
 	ErrUnauthenticated = errors.New("api: a valid client certificate of a CA officer or registration authority is required")
 	ErrForbidden       = errors.New("api: forbidden")
+	// ErrAuditUnavailable: the audit chain could not take the record of
+	// an action, so the action was not done (or its answer not given).
+	ErrAuditUnavailable = errors.New("api: the audit chain could not record this action, so it was not done; try again later")
 )
 
 // statusOf is the one place errors become HTTP status codes.
@@ -127,7 +134,7 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, ca.ErrNotFound), errors.Is(err, signer.ErrNotFound):
+	case errors.Is(err, ca.ErrNotFound), errors.Is(err, crl.ErrNotFound), errors.Is(err, signer.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, signer.ErrInvalidRequest), errors.Is(err, signer.ErrInvalidDocument):
 		return http.StatusBadRequest
@@ -139,7 +146,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists), errors.Is(err, ca.ErrSubjectExists):
 		return http.StatusConflict
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrAuditUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -172,31 +179,64 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads a bounded JSON body strictly.
-func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+// decode reads a bounded JSON body strictly (conf.DecodeJSON: exact key
+// names, no duplicates, valid UTF-8) and checks every field's bound. It is
+// the one way handlers read a body.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v bounded) error {
+	data, err := a.body(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeBody(data, v)
+}
+
+// decodeOptional is decode for a body that may be left out: none at all
+// is an empty object.
+func (a *API) decodeOptional(w http.ResponseWriter, r *http.Request, v bounded) error {
+	data, err := a.body(w, r)
+	if err != nil || len(bytes.TrimSpace(data)) == 0 {
+		return err
+	}
+	return decodeBody(data, v)
+}
+
+// body reads the request body, at most maxBody bytes of it.
+func (a *API) body(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return err
+			return nil, err
 		}
+		return nil, fmt.Errorf("%w: reading the body: %v", errBadJSON, err)
+	}
+	return data, nil
+}
+
+func decodeBody(data []byte, v bounded) error {
+	if err := conf.DecodeJSON(data, v); err != nil {
 		return fmt.Errorf("%w: %v", errBadJSON, err)
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data after the JSON object", errBadJSON)
+	return checkFields(v.fields()...)
+}
+
+// record writes the audit record of an action only the API sees. The
+// target is cut to what a record holds (the API bounds its input first).
+func (a *API) record(ctx context.Context, p *Principal, action, target string, err error) error {
+	if a.audit == nil {
+		return nil
+	}
+	ev := audit.Event{Time: time.Now(), Actor: p.Actor, Action: action, Target: audit.Target(target), Outcome: audit.Outcome(err)}
+	if rerr := a.audit.AppendAudit(ctx, ev); rerr != nil {
+		a.log.ErrorContext(ctx, "api: writing audit record failed", "action", action, "target", ev.Target, "err", rerr)
+		return ErrAuditUnavailable
 	}
 	return nil
 }
 
-// record writes the audit record of an action only the API sees. Losing it
-// is logged loudly; the action itself stands.
-func (a *API) record(ctx context.Context, p *Principal, action, target string, err error) {
-	if a.audit == nil {
-		return
-	}
-	ev := audit.Event{Time: time.Now(), Actor: p.Actor, Action: action, Target: target, Outcome: audit.Outcome(err)}
-	if rerr := a.audit.AppendAudit(ctx, ev); rerr != nil {
-		a.log.ErrorContext(ctx, "api: writing audit record failed", "action", action, "target", target, "err", rerr)
-	}
+// refuse records a refused action and answers the refusal. Nothing
+// happened, so a lost record is only logged.
+func (a *API) refuse(w http.ResponseWriter, r *http.Request, p *Principal, action, target string, err error) {
+	_ = a.record(r.Context(), p, action, target, err)
+	a.fail(w, r, err)
 }

@@ -109,6 +109,14 @@ func (p *Principal) mayIssue(req *ca.IssueRequest) error {
 	if req.CVR != p.CVR {
 		return fmt.Errorf("%w: this registration authority acts for CVR %s, not %q", ErrForbidden, p.CVR, req.CVR)
 	}
+	// Issuing again for a registered subject with a CPR number would
+	// check the number against the subject: an answer that only officers
+	// and authorised relying parties may have (match-cpr). The refusal
+	// comes before any look-up, so it is the same whatever the number.
+	if req.SubjectID != "" && req.CPR != "" {
+		return fmt.Errorf("%w: a registration authority may not give both subject_id and cpr, as that would tell whether "+
+			"the CPR number belongs to the subject; issue with subject_id alone", ErrForbidden)
+	}
 	return nil
 }
 

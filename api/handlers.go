@@ -92,7 +92,7 @@ type MatchCPRResponse struct {
 func (a *API) issue(w http.ResponseWriter, r *http.Request, p *Principal) {
 	var body IssueRequest
 	if err := a.decode(w, r, &body); err != nil {
-		a.fail(w, r, err)
+		a.refuse(w, r, p, audit.ActionCertIssue, body.Profile, err)
 		return
 	}
 	req := ca.IssueRequest{
@@ -101,8 +101,7 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request, p *Principal) {
 		CVR: body.CVR, CPR: body.CPR, SubjectID: body.SubjectID, Email: body.Email, Actor: p.Actor,
 	}
 	if err := p.mayIssue(&req); err != nil {
-		a.record(r.Context(), p, audit.ActionCertIssue, body.Profile, err)
-		a.fail(w, r, err)
+		a.refuse(w, r, p, audit.ActionCertIssue, body.Profile, err)
 		return
 	}
 	cert, err := a.ca.Issue(r.Context(), req) // the CA records the issuance or its refusal
@@ -114,7 +113,11 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request, p *Principal) {
 }
 
 func (a *API) serial(r *http.Request) (ca.Serial, error) {
-	s, err := ca.ParseSerial(r.PathValue("serial"))
+	v, err := pathValue(r, "serial", "serial", maxSerial)
+	if err != nil {
+		return ca.Serial{}, err
+	}
+	s, err := ca.ParseSerial(v)
 	if err != nil {
 		return s, fmt.Errorf("%w: %v", ca.ErrInvalidRequest, err)
 	}
@@ -170,6 +173,10 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, p *Principal) {
 
 func listQuery(r *http.Request) (ca.ListQuery, error) {
 	v := r.URL.Query()
+	if err := checkFields(field{"ca", v.Get("ca"), maxCA}, field{"profile", v.Get("profile"), maxProfile},
+		field{"status", v.Get("status"), maxStatus}, field{"after", v.Get("after"), maxSerial}, field{"limit", v.Get("limit"), maxLimit}); err != nil {
+		return ca.ListQuery{}, err
+	}
 	q := ca.ListQuery{CA: v.Get("ca"), Profile: v.Get("profile"), Limit: 100}
 	var err error
 	if s := v.Get("status"); s != "" {
@@ -191,15 +198,22 @@ func listQuery(r *http.Request) (ca.ListQuery, error) {
 }
 
 func (a *API) suspend(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := a.decodeOptional(w, r, &emptyRequest{}); err != nil {
+		a.refuse(w, r, p, audit.ActionCertSuspend, r.PathValue("serial"), err)
+		return
+	}
 	a.changeStatus(w, r, p, audit.ActionCertSuspend, func(c *ca.Certificate) (*ca.Certificate, error) {
 		return a.ca.Suspend(r.Context(), c.Serial, p.Actor)
 	})
 }
 
 func (a *API) release(w http.ResponseWriter, r *http.Request, p *Principal) {
-	if err := officerOnly(p, "release a suspended certificate"); err != nil {
-		a.record(r.Context(), p, audit.ActionCertRelease, r.PathValue("serial"), err)
-		a.fail(w, r, err)
+	err := officerOnly(p, "release a suspended certificate")
+	if err == nil {
+		err = a.decodeOptional(w, r, &emptyRequest{})
+	}
+	if err != nil {
+		a.refuse(w, r, p, audit.ActionCertRelease, r.PathValue("serial"), err)
 		return
 	}
 	a.changeStatus(w, r, p, audit.ActionCertRelease, func(c *ca.Certificate) (*ca.Certificate, error) {
@@ -208,27 +222,24 @@ func (a *API) release(w http.ResponseWriter, r *http.Request, p *Principal) {
 }
 
 func (a *API) revoke(w http.ResponseWriter, r *http.Request, p *Principal) {
-	if err := officerOnly(p, "revoke a certificate"); err != nil {
-		a.record(r.Context(), p, audit.ActionCertRevoke, r.PathValue("serial"), err)
-		a.fail(w, r, err)
-		return
-	}
 	var body RevokeRequest
-	if err := a.decode(w, r, &body); err != nil {
-		a.fail(w, r, err)
-		return
+	err := officerOnly(p, "revoke a certificate")
+	if err == nil {
+		err = a.decode(w, r, &body)
 	}
-	reason, err := ca.ParseRevocationReason(body.Reason)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+	var reason ca.RevocationReason
+	if err == nil {
+		reason, err = ca.ParseRevocationReason(body.Reason)
 	}
 	var inv time.Time
-	if body.InvalidityDate != "" {
+	if err == nil && body.InvalidityDate != "" {
 		if inv, err = time.Parse(time.RFC3339, body.InvalidityDate); err != nil {
-			a.fail(w, r, fmt.Errorf("%w: invalidity_date must be RFC 3339", ca.ErrInvalidRequest))
-			return
+			err = fmt.Errorf("%w: invalidity_date must be RFC 3339", ca.ErrInvalidRequest)
 		}
+	}
+	if err != nil {
+		a.refuse(w, r, p, audit.ActionCertRevoke, r.PathValue("serial"), err)
+		return
 	}
 	a.changeStatus(w, r, p, audit.ActionCertRevoke, func(c *ca.Certificate) (*ca.Certificate, error) {
 		return a.ca.Revoke(r.Context(), c.Serial, reason, inv, p.Actor)
@@ -239,8 +250,7 @@ func (a *API) changeStatus(w http.ResponseWriter, r *http.Request, p *Principal,
 	fn func(*ca.Certificate) (*ca.Certificate, error)) {
 	c, err := a.load(r, p)
 	if err != nil {
-		a.record(r.Context(), p, action, r.PathValue("serial"), err)
-		a.fail(w, r, err)
+		a.refuse(w, r, p, action, r.PathValue("serial"), err)
 		return
 	}
 	updated, err := fn(c) // the CA records the change or its refusal
@@ -261,7 +271,12 @@ type Subject struct {
 }
 
 func (a *API) subject(w http.ResponseWriter, r *http.Request, p *Principal) {
-	s, err := a.ca.Subject(r.Context(), r.PathValue("id"))
+	id, err := pathValue(r, "id", "subject identifier", maxSubjectID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	s, err := a.ca.Subject(r.Context(), id)
 	if err == nil && p.Role == RoleRA && s.CVR != p.CVR {
 		err = fmt.Errorf("%w: subject outside the scope of this registration authority", ErrForbidden)
 	}
@@ -272,18 +287,22 @@ func (a *API) subject(w http.ResponseWriter, r *http.Request, p *Principal) {
 	writeJSON(w, http.StatusOK, Subject{ID: s.ID, Kind: s.Kind, CVR: s.CVR, Name: s.Name, Created: s.Created})
 }
 
+// matchCPR answers yes or no, and only once the question is in the audit
+// chain: an answer that cannot be recorded is not given.
 func (a *API) matchCPR(w http.ResponseWriter, r *http.Request, p *Principal) {
-	if err := officerOnly(p, "match CPR numbers"); err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	var body MatchCPRRequest
-	if err := a.decode(w, r, &body); err != nil {
-		a.fail(w, r, err)
+	err := officerOnly(p, "match CPR numbers")
+	if err == nil {
+		err = a.decode(w, r, &body)
+	}
+	if err != nil {
+		a.refuse(w, r, p, audit.ActionMatchCPR, body.PID, err)
 		return
 	}
 	ok, err := a.ca.MatchCPR(r.Context(), body.PID, body.CPR)
-	a.record(r.Context(), p, "registry.match-cpr", body.PID, err)
+	if rerr := a.record(r.Context(), p, audit.ActionMatchCPR, body.PID, err); rerr != nil && err == nil {
+		err = rerr
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -331,16 +350,27 @@ func (e *StatusError) Is(target error) bool {
 
 var _ error = (*StatusError)(nil)
 
+// generateCRL records the officer's request first and runs the CRLs only
+// once it is in the audit chain; a failed run is recorded after it. (The
+// CA key's signatures are recorded by the CRL generator itself.)
 func (a *API) generateCRL(w http.ResponseWriter, r *http.Request, p *Principal) {
-	if err := officerOnly(p, "generate CRLs"); err != nil {
+	name, err := pathValue(r, "ca", "ca", maxCA)
+	if err == nil {
+		err = officerOnly(p, "generate CRLs")
+	}
+	if err == nil {
+		err = a.decodeOptional(w, r, &emptyRequest{})
+	}
+	if err != nil {
+		a.refuse(w, r, p, audit.ActionCRLGenerate, name, err)
+		return
+	}
+	if err := a.record(r.Context(), p, audit.ActionCRLGenerate, name, nil); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	name := r.PathValue("ca")
-	err := a.crl.Generate(r.Context(), name)
-	a.record(r.Context(), p, "crl.generate", name, err)
-	if err != nil {
-		a.fail(w, r, err)
+	if err := a.crl.Generate(r.Context(), name); err != nil {
+		a.refuse(w, r, p, audit.ActionCRLGenerate, name, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"ca": name, "status": "generated"})

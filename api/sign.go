@@ -159,6 +159,11 @@ func (a *API) sign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if err := checkFields(field{"seal", q.Get("seal"), maxSeal}, field{"level", q.Get("level"), maxLevel},
+		field{"hash", q.Get("hash"), maxLevel}, field{"format", q.Get("format"), maxLevel}); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	req, err := a.signRequest(p, leaf, q.Get("seal"), q.Get("level"), q.Get("hash"))
 	if err != nil {
 		a.fail(w, r, err)

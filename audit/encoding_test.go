@@ -208,3 +208,31 @@ func TestOutcome(t *testing.T) {
 		t.Errorf("Outcome of a long error does not validate: %v", err)
 	}
 }
+
+func TestTarget(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, in string
+		want     int // length in bytes of the result
+	}{
+		{"short", "issuing-1", len("issuing-1")},
+		{"at the limit", strings.Repeat("x", maxTargetLen), maxTargetLen},
+		{"63,000 bytes", strings.Repeat("x", 63000), maxTargetLen},
+		{"multi-byte characters", strings.Repeat("é", maxTargetLen), maxTargetLen - 1},
+		{"invalid UTF-8", strings.Repeat("\xff", 10), len("\uFFFD")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Target(tc.in)
+			ev := Event{Time: t0, Actor: System, Action: "x", Target: got, Outcome: OutcomeOK}
+			if err := ev.Validate(); err != nil {
+				t.Fatalf("Target(%.20q…) does not validate: %v", tc.in, err)
+			}
+			if len(got) != tc.want {
+				t.Fatalf("Target(%.20q…) is %d bytes, want %d", tc.in, len(got), tc.want)
+			}
+			if len(tc.in) > maxTargetLen && !strings.HasSuffix(got, "…") {
+				t.Fatalf("a cut target does not end with …: %.40q", got)
+			}
+		})
+	}
+}

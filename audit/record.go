@@ -14,15 +14,27 @@ import (
 // Actions recorded by OCES PKI. An Action is lower-case letters, digits,
 // dots, hyphens and underscores; other services may add their own.
 const (
-	ActionCertIssue    = "cert.issue"
-	ActionCertSuspend  = "cert.suspend"
-	ActionCertRelease  = "cert.release"
-	ActionCertRevoke   = "cert.revoke"
-	ActionSignBefore   = "ca.sign.before" // a CA key is about to sign
-	ActionSignAfter    = "ca.sign.after"  // a CA key signed, or failed to
-	ActionCRLSign      = "crl.sign"
-	ActionOCSPSign     = "ocsp.sign"
-	ActionCeremony     = "ca.ceremony"
+	ActionCertIssue   = "cert.issue"
+	ActionCertSuspend = "cert.suspend"
+	ActionCertRelease = "cert.release"
+	ActionCertRevoke  = "cert.revoke"
+	ActionSignBefore  = "ca.sign.before" // a CA key is about to sign
+	ActionSignAfter   = "ca.sign.after"  // a CA key signed, or failed to
+	ActionCRLSign     = "crl.sign"
+	ActionOCSPSign    = "ocsp.sign"
+	ActionCeremony    = "ca.ceremony"
+	ActionCRLGenerate = "crl.generate"       // an officer forces a CRL run
+	ActionMatchCPR    = "registry.match-cpr" // an officer asks whether a PID belongs to a CPR number
+	// The OCSP responder retires a key whose certificate is no longer
+	// good, switches to a new key and certificate, and re-signs every
+	// pre-signed response with it.
+	ActionOCSPRetire = "ocsp.responder.retire"
+	ActionOCSPRotate = "ocsp.responder.rotate"
+	ActionOCSPResign = "ocsp.responder.resign"
+	// The TSA stops granting time-stamps because its certificate is not
+	// good, and resumes when it is good again.
+	ActionTSASuspend   = "tsa.suspend"
+	ActionTSAResume    = "tsa.resume"
 	ActionCheckpoint   = "audit.checkpoint" // written by the Checkpointer only
 	OutcomeOK          = "ok"
 	systemSubject      = "system"
@@ -118,6 +130,18 @@ func Outcome(err error) string {
 		return OutcomeOK
 	}
 	return truncate(err.Error(), maxOutcomeLen)
+}
+
+// Target cuts s to the longest target a record accepts, ending a cut with
+// "…", so that a record naming what a caller sent (a refused request's
+// profile, say) can always be written. Callers bound their input first;
+// this is the backstop.
+func Target(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= maxTargetLen {
+		return s
+	}
+	return truncate(s, maxTargetLen-len("…")) + "…"
 }
 
 func truncate(s string, n int) string {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"time"
 
 	"github.com/oces-pki/oces/audit"
@@ -176,9 +175,12 @@ func (c *CA) signEvent(actor audit.Actor, action string, prep *Prepared, err err
 }
 
 // auditFailure records an action that failed or was refused. Losing such a
-// record is logged, not returned: the caller's error matters more.
+// record is logged, not returned: the caller's error matters more, and
+// nothing happened. The target (a refused request's profile name, say) is
+// cut to what a record holds, so that the record can be written whatever
+// the caller sent.
 func (c *CA) auditFailure(ctx context.Context, actor audit.Actor, action, target string, cause error) {
-	ev := audit.Event{Time: c.now(), Actor: actorOrSystem(actor), Action: action, Target: target, Outcome: audit.Outcome(cause)}
+	ev := audit.Event{Time: c.now(), Actor: actorOrSystem(actor), Action: action, Target: audit.Target(target), Outcome: audit.Outcome(cause)}
 	if err := c.certs.AppendAudit(ctx, ev); err != nil {
 		c.log.ErrorContext(ctx, "ca: writing audit record failed", "action", action, "target", target, "err", err)
 	}
@@ -214,10 +216,7 @@ func checkRequestFields(p *Profile, req *IssueRequest) error {
 		return fmt.Errorf("%w: given name and surname are only for OCES3 employee certificates", ErrInvalidRequest)
 	}
 	if req.Email != "" {
-		a, err := mail.ParseAddress(req.Email)
-		if err != nil || a.Address != req.Email || a.Name != "" {
-			return fmt.Errorf("%w: e-mail %q is not a plain address like name@example.dk", ErrInvalidRequest, req.Email)
-		}
+		return checkEmail(req.Email)
 	}
 	return nil
 }

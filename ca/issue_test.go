@@ -532,6 +532,9 @@ func TestAuditChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = c.Issue(ctx, ca.IssueRequest{Profile: "foces", CSR: []byte("garbage"), Actor: officer})
+	// A refusal is recorded whatever the caller sent: this profile name
+	// is far longer than a record's target.
+	_, _ = c.Issue(ctx, ca.IssueRequest{Profile: strings.Repeat("p", 63000), CSR: csr(t, testKey(t, "p-256")), Actor: officer})
 	if _, err := c.Suspend(ctx, cert.Serial, officer); err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +561,7 @@ func TestAuditChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "ca.sign.before:ok ca.sign.after:ok cert.issue:ok cert.issue:refused cert.suspend:ok cert.suspend:refused cert.revoke:ok"
+	want := "ca.sign.before:ok ca.sign.after:ok cert.issue:ok cert.issue:refused cert.issue:refused cert.suspend:ok cert.suspend:refused cert.revoke:ok"
 	if strings.Join(got, " ") != want {
 		t.Errorf("audit chain\n got %s\nwant %s", strings.Join(got, " "), want)
 	}

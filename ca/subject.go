@@ -76,23 +76,6 @@ func printable(s string) asn1.RawValue {
 	return asn1.RawValue{Tag: asn1.TagPrintableString, Bytes: []byte(s)}
 }
 
-// checkName validates a name that goes into CN, GN, SN or O.
-func checkName(field, v string, required bool) error {
-	switch {
-	case v == "" && required:
-		return fmt.Errorf("%w: %s is required", ErrInvalidRequest, field)
-	case !utf8.ValidString(v):
-		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidRequest, field)
-	case utf8.RuneCountInString(v) > maxNameLength:
-		return fmt.Errorf("%w: %s is longer than %d characters", ErrInvalidRequest, field, maxNameLength)
-	case strings.TrimSpace(v) != v:
-		return fmt.Errorf("%w: %s has leading or trailing spaces", ErrInvalidRequest, field)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return fmt.Errorf("%w: %s contains control characters", ErrInvalidRequest, field)
-	}
-	return nil
-}
-
 // checkCVR validates a Danish business registration number: 8 digits, not
 // starting with 0.
 func checkCVR(cvr string) error {

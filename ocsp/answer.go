@@ -58,6 +58,9 @@ func (r *Responder) respond(ctx context.Context, der []byte) *response {
 	}
 	defer release()
 	resp, err := r.respondLive(ctx, iss, id, serial, issuable, nonce)
+	if errors.Is(err, errRetired) {
+		return respTryLater // between a key's retirement and its successor
+	}
 	if err != nil {
 		r.log.ErrorContext(ctx, "ocsp: answering on demand", "ca", iss.name, "err", err)
 		return respInternal
@@ -93,7 +96,7 @@ func (r *Responder) respondLive(ctx context.Context, iss *issuer, id *certID, se
 	if err != nil {
 		return nil, err
 	}
-	resp := newResponse(der, &s, 0, &dates{})
+	resp := newResponse(der, &s, 0, &dates{}, k)
 	switch {
 	case nonce != nil:
 		resp.unique = true

@@ -11,8 +11,15 @@
 // the optional signature is skipped. CertIDs may use SHA-1 (RFC 5019
 // section 2.1.1) or SHA-256. One Request per OCSPRequest, as RFC 5019
 // section 2.1.1 prescribes: a request list of several is answered
-// malformedRequest rather than partially. Errors follow RFC 6960 section
-// 2.3: malformedRequest for anything unparsable, unauthorized for an
+// malformedRequest rather than partially. Request and single-request
+// extensions (RFC 5280 Extension, critical a universal BOOLEAN DEFAULT
+// FALSE, accepted written out either way): the nonce is read; unknown
+// extensions are ignored unless critical, which RFC 6960 section 4.1.2
+// does not let a responder ignore, so those are malformedRequest; the
+// acceptable-responses, preferred-signature-algorithms and
+// service-locator extensions are known and need no action.
+//
+// Errors follow RFC 6960 section 2.3: malformedRequest for anything unparsable, unauthorized for an
 // issuer (name hash and key hash) that is not one of ours (RFC 5019
 // section 2.2.3), tryLater when on-demand signing is saturated; a body
 // over Config.MaxRequestSize gets HTTP 413. Nothing yields a 500.
@@ -57,9 +64,28 @@
 // returns, so the next query sees it. The wiring calls Issued after each
 // issuance; without it, the first query signs from the store.
 //
+// # Revoked responder certificates
+//
+// A responder certificate carries id-pkix-ocsp-nocheck, so no relying
+// party would notice its revocation (RFC 6960 section 4.2.2.2.1). When a
+// certificate of the current responder key is revoked or suspended, for
+// any reason, the key is retired before the CA's call returns: nothing it
+// signed is served again, a new key is made in the HSM under the next
+// label (IssuerConfig.ResponderKey's label with ".2", ".3", …), the CA
+// issues its certificate, and a sweep signs every response again. A
+// revocation by another process on a shared store is found by Run within
+// a minute. Retirement, rotation and the end of the sweep are recorded in
+// the audit chain (Config.Audit); a rotation that cannot be recorded is not
+// made, and until one succeeds queries get tryLater, never an answer
+// signed with the retired key. See rotate.go.
+//
+// Check is the relying party's side: it asks the responder named in a
+// certificate's AIA and verifies the answer with golang.org/x/crypto/ocsp,
+// an implementation independent of this one.
+//
 // # Wiring (cmd/oces)
 //
-//	r, err := ocsp.New(ctx, ocsp.Config{Issuers: …, Source: db, Authority: theCA, Keys: theHSM})
+//	r, err := ocsp.New(ctx, ocsp.Config{Issuers: …, Source: db, Authority: theCA, Keys: theHSM, Audit: db})
 //	theCA.Observe(r)          // before serving API calls
 //	go r.Run(ctx)             // pre-signs in the background, renews, refreshes
 //	handler = r.Wrap(mux)     // POST /ocsp, GET /ocsp/…, never path-cleaned

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -170,6 +171,30 @@ func TestOpenSSLLiveNonce(t *testing.T) {
 		{"no nonce", []string{"ocsp", "-issuer", "issuer.pem", "-cert", "good.pem", "-url", url, "-CAfile", "root.pem", "-no_nonce"},
 			[]string{"Response verify OK", "good.pem: good"}, nil},
 	})
+	// A nonce marked critical (explicitly, either way) is echoed too: the
+	// request is openssl's, its nonce re-encoded with the flag written
+	// out; openssl sends it and checks the echo and the signature.
+	ip.run(t, openssl, "ocsp", "-issuer", "issuer.pem", "-cert", "good.pem", "-no_nonce", "-reqout", "base.der")
+	base, err := os.ReadFile(filepath.Join(ip.dir, "base.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := []byte{0x04, 0x08, 8, 7, 6, 5, 4, 3, 2, 1}
+	for _, critical := range []bool{true, false} {
+		req := withExtensions(t, base, false, extension(oidOCSPNonce, &critical, nonce))
+		if err := os.WriteFile(filepath.Join(ip.dir, "nonce.der"), req, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ip.check(t, openssl, []interopCase{{fmt.Sprintf("nonce critical=%v written out", critical), []string{"ocsp", "-reqin", "nonce.der",
+			"-url", url, "-issuer", "issuer.pem", "-CAfile", "root.pem", "-resp_text"},
+			[]string{"Response verify OK", "Cert Status: good", "OCSP Nonce: \\s+04080807060504030201"}, []string{"WARNING", "Nonce Verify error"}}})
+	}
+	// GnuTLS ocsptool sends its own nonce when asked, and checks the echo.
+	if ocsptool, err := exec.LookPath("ocsptool"); err == nil {
+		ip.check(t, ocsptool, []interopCase{{"ocsptool nonce", []string{"--nonce", "--ask=" + url, "--load-issuer", "issuer.pem",
+			"--load-cert", "suspended.pem", "--load-trust", "issuer.pem"},
+			[]string{"Certificate Status: revoked", "Verifying OCSP Response: Success", "Nonce: "}, nil}})
+	}
 }
 
 // opensslRequests makes real `openssl ocsp -reqout` requests (fuzz seeds

@@ -27,16 +27,24 @@ func (r *Responder) Ready() bool { return r.ready.Load() }
 
 // Run keeps the responder current until ctx ends: it pre-signs every
 // certificate's response in the background at once, re-signs them all when
-// RefreshFraction of their validity has passed, and renews responder
-// certificates that are due. Serving (Handler) does not wait for it.
+// RefreshFraction of their validity has passed, renews responder
+// certificates that are due, checks that they are still good, and signs
+// everything again at once after a key rotation. Serving (Handler) does
+// not wait for it.
 func (r *Responder) Run(ctx context.Context) error {
 	refresh := time.Duration(float64(r.cfg.ResponseValidity) * r.cfg.RefreshFraction)
 	next := r.now()
 	tick := time.NewTicker(min(time.Minute, refresh/4))
 	defer tick.Stop()
 	for {
+		if err := r.checkResponders(ctx); err != nil {
+			r.log.ErrorContext(ctx, "ocsp: checking responder certificates; retrying in a minute", "err", err)
+		}
 		if err := r.renewDue(ctx); err != nil {
 			r.log.ErrorContext(ctx, "ocsp: renewing responder certificate; retrying in a minute", "err", err)
+		}
+		if r.resignPending() {
+			next = r.now()
 		}
 		if !r.now().Before(next) {
 			start := r.now()
@@ -54,8 +62,19 @@ func (r *Responder) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-r.kick:
 		}
 	}
+}
+
+// resignPending reports whether a rotation awaits its sweep.
+func (r *Responder) resignPending() bool {
+	for _, iss := range r.issuers {
+		if iss.resign.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // Presign signs a fresh response for every certificate of every issuer,
@@ -79,9 +98,11 @@ func (r *Responder) Presign(ctx context.Context) error {
 	stop := r.reportProgress(start, total)
 	var err error
 	for _, iss := range r.issuers {
+		k, before := iss.current.Load(), r.presigned.Load()
 		if err = r.presignIssuer(ctx, iss, seq); err != nil {
 			break
 		}
+		r.resigned(ctx, iss, k, r.presigned.Load()-before)
 	}
 	stop()
 	if err != nil {

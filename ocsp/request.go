@@ -18,6 +18,17 @@ var (
 	oidOCSPBasic      = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
 	oidOCSPNonce      = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 2}
 	oidExtendedRevoke = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 9}
+	// Request extensions of RFC 6960 section 4.4 the responder knows:
+	// acceptable response types (4.4.3; it always answers
+	// id-pkix-ocsp-basic, which every client must accept), preferred
+	// signature algorithms (4.4.7; it has one key per issuer) and, for a
+	// single request, the service locator (4.4.6; it is authoritative).
+	oidAcceptableResponses = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 4}
+	oidServiceLocator      = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 7}
+	oidPrefSigAlgs         = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 8}
+
+	requestExtensionsKnown = []asn1.ObjectIdentifier{oidOCSPNonce, oidAcceptableResponses, oidPrefSigAlgs}
+	singleExtensionsKnown  = []asn1.ObjectIdentifier{oidServiceLocator}
 )
 
 // errMalformed is every parsing failure: the answer is malformedRequest.
@@ -158,7 +169,7 @@ func parseTBSRequest(tbs cryptobyte.String, out *tbsRequest) error {
 	}
 	if present {
 		var err error
-		if out.nonce, err = parseExtensions(exts); err != nil {
+		if out.nonce, err = parseExtensions(exts, requestExtensionsKnown); err != nil {
 			return err
 		}
 	}
@@ -179,14 +190,15 @@ func parseRequestEntry(r cryptobyte.String, out *request) error {
 		return err
 	}
 	// singleRequestExtensions are ignored (RFC 6960 4.4: none is defined
-	// that a responder must act on), but must be well formed.
+	// that a responder must act on), but must be well formed, and an
+	// unknown critical one is refused.
 	var exts cryptobyte.String
 	var present bool
 	if !r.ReadOptionalASN1(&exts, &present, cbasn1.Tag(0).Constructed().ContextSpecific()) || !r.Empty() {
 		return errMalformed
 	}
 	if present {
-		if _, err := parseExtensions(exts); err != nil {
+		if _, err := parseExtensions(exts, singleExtensionsKnown); err != nil {
 			return err
 		}
 	}
@@ -229,10 +241,21 @@ func validInteger(b []byte) bool {
 	return true
 }
 
-// parseExtensions checks an Extensions SEQUENCE and returns the value of
-// the nonce extension, if any. Unknown extensions are ignored, critical or
-// not: none can change the answer of a responder that only reports status.
-func parseExtensions(exts cryptobyte.String) (nonce []byte, err error) {
+// parseExtensions checks an Extensions SEQUENCE (RFC 5280 section 4.1):
+//
+//	Extension ::= SEQUENCE {
+//	    extnID      OBJECT IDENTIFIER,
+//	    critical    BOOLEAN DEFAULT FALSE,
+//	    extnValue   OCTET STRING }
+//
+// critical is a universal BOOLEAN that may be absent; a FALSE written out
+// (which DER would omit) is accepted, as clients do send it. It returns the
+// value of the nonce extension, if any. Unknown extensions are ignored
+// unless they are marked critical: RFC 6960 section 4.1.2 lets a responder
+// ignore only those it need not understand, so an unknown critical one is
+// malformedRequest. understood lists the extensions of this position that
+// the responder knows; the nonce is known at the request level.
+func parseExtensions(exts cryptobyte.String, understood []asn1.ObjectIdentifier) (nonce []byte, err error) {
 	var seq cryptobyte.String
 	if !exts.ReadASN1(&seq, cbasn1.SEQUENCE) || !exts.Empty() {
 		return nil, errMalformed
@@ -240,17 +263,28 @@ func parseExtensions(exts cryptobyte.String) (nonce []byte, err error) {
 	for !seq.Empty() {
 		var ext, value cryptobyte.String
 		var oid asn1.ObjectIdentifier
-		var critical bool
-		if !seq.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) ||
-			!ext.ReadOptionalASN1Boolean(&critical, cbasn1.BOOLEAN, false) ||
-			!ext.ReadASN1(&value, cbasn1.OCTET_STRING) || !ext.Empty() {
+		critical := false
+		if !seq.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) {
 			return nil, errMalformed
 		}
-		if oid.Equal(oidOCSPNonce) {
+		if ext.PeekASN1Tag(cbasn1.BOOLEAN) && !ext.ReadASN1Boolean(&critical) {
+			return nil, errMalformed
+		}
+		if !ext.ReadASN1(&value, cbasn1.OCTET_STRING) || !ext.Empty() {
+			return nil, errMalformed
+		}
+		known := false
+		for _, u := range understood {
+			known = known || oid.Equal(u)
+		}
+		switch {
+		case oid.Equal(oidOCSPNonce) && known:
 			if nonce != nil || len(value) == 0 {
 				return nil, errMalformed
 			}
 			nonce = value
+		case critical && !known:
+			return nil, errMalformed
 		}
 	}
 	return nonce, nil

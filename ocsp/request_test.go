@@ -3,7 +3,11 @@ package ocsp
 import (
 	"bytes"
 	"crypto"
+	"encoding/asn1"
 	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 func TestParseRequestOpenSSL(t *testing.T) {
@@ -88,4 +92,131 @@ func FuzzParseRequest(f *testing.F) {
 			r.reqCert.serial()
 		}
 	})
+}
+
+// withExtensions rebuilds an OCSPRequest from one without extensions,
+// adding exts as its requestExtensions or, when single is set, as the
+// singleRequestExtensions of its one Request. Each extension is the DER
+// of an Extension SEQUENCE.
+func withExtensions(tb testing.TB, der []byte, single bool, exts ...[]byte) []byte {
+	tb.Helper()
+	req, err := parseRequest(der)
+	if err != nil || len(req.tbsRequest.requestList) != 1 {
+		tb.Fatalf("base request: %v", err)
+	}
+	addExts := func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			for _, e := range exts {
+				b.AddBytes(e)
+			}
+		})
+	}
+	out := cryptobyte.NewBuilder(nil)
+	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // OCSPRequest
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // TBSRequest
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // requestList
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // Request
+					b.AddBytes(req.tbsRequest.requestList[0].reqCert.raw)
+					if single {
+						b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), addExts)
+					}
+				})
+			})
+			if !single {
+				b.AddASN1(cbasn1.Tag(2).Constructed().ContextSpecific(), addExts)
+			}
+		})
+	})
+	return out.BytesOrPanic()
+}
+
+// extension encodes an Extension; critical is written out explicitly
+// when it is non-nil, as BER allows and some clients do even for FALSE.
+func extension(oid asn1.ObjectIdentifier, critical *bool, value []byte) []byte {
+	b := cryptobyte.NewBuilder(nil)
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid)
+		if critical != nil {
+			b.AddASN1Boolean(*critical)
+		}
+		b.AddASN1OctetString(value)
+	})
+	return b.BytesOrPanic()
+}
+
+// rawExtension encodes an Extension with flag (any DER) between the OID
+// and the value, and rawExtensionAfter one with flag after the value.
+func rawExtension(oid asn1.ObjectIdentifier, flag []byte) []byte {
+	b := cryptobyte.NewBuilder(nil)
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid)
+		b.AddBytes(flag)
+		b.AddASN1OctetString([]byte{0x05, 0x00})
+	})
+	return b.BytesOrPanic()
+}
+
+func rawExtensionAfter(oid asn1.ObjectIdentifier, flag []byte) []byte {
+	b := cryptobyte.NewBuilder(nil)
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid)
+		b.AddASN1OctetString([]byte{0x05, 0x00})
+		b.AddBytes(flag)
+	})
+	return b.BytesOrPanic()
+}
+
+// TestRequestExtensions: the critical flag of request extensions is the
+// universal BOOLEAN of RFC 5280's Extension, DEFAULT FALSE; the nonce is
+// read whether or not the flag is written; unknown extensions are ignored
+// unless they are critical (RFC 6960 section 4.1.2).
+func TestRequestExtensions(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	base := requestFor(t, p, p.issue(t).Serial, crypto.SHA1)
+	yes, no := true, false
+	nonceValue := []byte{0x04, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	unknown := asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}
+	serviceLocator := asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 7}
+	tests := []struct {
+		name   string
+		single bool
+		exts   [][]byte
+		ok     bool
+		nonce  bool
+	}{
+		{"nonce, no flag", false, [][]byte{extension(oidOCSPNonce, nil, nonceValue)}, true, true},
+		{"nonce, critical true", false, [][]byte{extension(oidOCSPNonce, &yes, nonceValue)}, true, true},
+		{"nonce, critical false written out", false, [][]byte{extension(oidOCSPNonce, &no, nonceValue)}, true, true},
+		{"unknown, critical false written out", false, [][]byte{extension(unknown, &no, []byte{0x05, 0x00})}, true, false},
+		{"unknown, no flag", false, [][]byte{extension(unknown, nil, []byte{0x05, 0x00})}, true, false},
+		{"unknown, critical true", false, [][]byte{extension(unknown, &yes, []byte{0x05, 0x00})}, false, false},
+		{"nonce and unknown, flags written out", false, [][]byte{extension(unknown, &no, []byte{0x05, 0x00}), extension(oidOCSPNonce, &yes, nonceValue)}, true, true},
+		{"single: service locator, critical true", true, [][]byte{extension(serviceLocator, &yes, []byte{0x30, 0x00})}, true, false},
+		{"single: unknown, critical false written out", true, [][]byte{extension(unknown, &no, []byte{0x05, 0x00})}, true, false},
+		{"single: unknown, critical true", true, [][]byte{extension(unknown, &yes, []byte{0x05, 0x00})}, false, false},
+		{"two nonces", false, [][]byte{extension(oidOCSPNonce, nil, nonceValue), extension(oidOCSPNonce, &no, nonceValue)}, false, false},
+		{"flag not a BOOLEAN", false, [][]byte{rawExtension(unknown, []byte{0x02, 0x01, 0x01})}, false, false},
+		{"flag a BOOLEAN inside a BOOLEAN", false, [][]byte{rawExtension(unknown, []byte{0x01, 0x03, 0x01, 0x01, 0xff})}, false, false},
+		{"flag not DER", false, [][]byte{rawExtension(unknown, []byte{0x01, 0x01, 0x01})}, false, false},
+		{"flag after the value", false, [][]byte{rawExtensionAfter(unknown, []byte{0x01, 0x01, 0xff})}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			der := withExtensions(t, base, tt.single, tt.exts...)
+			req, err := parseRequest(der)
+			if (err == nil) != tt.ok {
+				t.Fatalf("parseRequest: %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil {
+				return
+			}
+			if got := req.tbsRequest.nonce != nil; got != tt.nonce {
+				t.Fatalf("nonce %x, want present=%v", req.tbsRequest.nonce, tt.nonce)
+			}
+			if tt.nonce && !bytes.Equal(req.tbsRequest.nonce, nonceValue) {
+				t.Fatalf("nonce %x, want %x", req.tbsRequest.nonce, nonceValue)
+			}
+		})
+	}
 }

@@ -65,6 +65,9 @@ type Config struct {
 	Source    Source
 	Authority Authority
 	Keys      KeyStore
+	// Audit, when set, receives the records of responder key rotations
+	// (see rotate.go); a rotation that cannot be recorded is not made.
+	Audit Auditor
 
 	// KeyAlgorithm of generated responder keys; ECDSA P-256 by default,
 	// which signs a million responses in well under a minute.
@@ -185,6 +188,7 @@ type Responder struct {
 	// seq orders installs of one entry; see install.
 	seq  atomic.Uint64
 	live chan struct{} // semaphore of on-demand signatures
+	kick chan struct{} // a rotation asks Run for a sweep now
 
 	presigned atomic.Int64 // responses installed by the current sweep
 	ready     atomic.Bool  // the first sweep has completed
@@ -200,9 +204,11 @@ type issuer struct {
 	// nameHash and keyHash by CertID hash: index 0 SHA-1, 1 SHA-256.
 	nameHash, keyHash [2][]byte
 
-	signer  crypto.Signer
 	current atomic.Pointer[signingKey]
 	shards  [numShards]shard
+
+	rotateMu sync.Mutex  // one renewal or rotation at a time
+	resign   atomic.Bool // a rotation awaits its re-signing sweep
 }
 
 const numShards = 64
@@ -239,7 +245,7 @@ func New(ctx context.Context, cfg Config) (*Responder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Responder{cfg: cfg, now: cfg.Clock, log: cfg.Logger, live: make(chan struct{}, cfg.MaxLiveSigns)}
+	r := &Responder{cfg: cfg, now: cfg.Clock, log: cfg.Logger, live: make(chan struct{}, cfg.MaxLiveSigns), kick: make(chan struct{}, 1)}
 	for _, ic := range cfg.Issuers {
 		iss, err := newIssuer(ic)
 		if err != nil {
@@ -341,13 +347,13 @@ func (iss *issuer) valid(s ca.Serial, i int, now time.Time) *response {
 		return nil
 	}
 	base := e.r[0].Load()
-	if base == nil || base.der == nil || !now.Before(base.nextUpdate) {
+	if base == nil || base.der == nil || base.retired() || !now.Before(base.nextUpdate) {
 		return nil
 	}
 	if i == 0 {
 		return base
 	}
-	if resp := e.r[i].Load(); resp != nil && resp.base == base {
+	if resp := e.r[i].Load(); resp != nil && resp.base == base && !resp.retired() {
 		return resp
 	}
 	return nil
@@ -358,10 +364,19 @@ func (iss *issuer) valid(s ca.Serial, i int, now time.Time) *response {
 // from the source, so concurrent changes settle on the latest. If signing
 // fails, the stale response is withdrawn and the next query is answered
 // on demand from the store.
+//
+// A responder certificate of the current key that is no longer good
+// retires the key, and a new key and certificate take over before this
+// returns (see rotate.go).
 func (r *Responder) StatusChanged(ctx context.Context, c *ca.Certificate) {
 	iss := r.issuerNamed(c.CA)
 	if iss == nil {
 		return
+	}
+	if c.Profile == string(ca.ServiceOCSP) && c.Status != ca.StatusGood && r.retire(ctx, iss, c) {
+		if err := r.rotate(ctx, iss); err != nil {
+			r.log.ErrorContext(ctx, "ocsp: rotating the responder key; answering tryLater until it succeeds", "ca", iss.name, "err", err)
+		}
 	}
 	seq := r.seq.Add(1)
 	rec, err := r.cfg.Source.Certificate(ctx, c.Serial)
@@ -414,7 +429,7 @@ func (r *Responder) build(iss *issuer, serial ca.Serial, s *single, seq uint64, 
 	if err != nil {
 		return nil, err
 	}
-	return newResponse(der, s, seq, d), nil
+	return newResponse(der, s, seq, d, k), nil
 }
 
 func (r *Responder) setTimes(s *single, k *signingKey) {

@@ -90,6 +90,7 @@ func notIssuedSingle() single {
 
 // signingKey is a delegated responder: its key and its certificate.
 type signingKey struct {
+	key     *hsmKey // the HSM key and its retirement
 	signer  crypto.Signer
 	cert    *x509.Certificate
 	keyHash []byte // SHA-1 of the subjectPublicKey: ResponderID byKey
@@ -144,6 +145,9 @@ func subjectPublicKey(spki []byte) ([]byte, error) {
 // an OCSPResponse (RFC 6960 section 4.2.1). certIDDER is the CertID to
 // answer for, nonce the request's nonce extnValue to echo, or nil.
 func (k *signingKey) sign(rand io.Reader, certIDDER []byte, s *single, nonce []byte) ([]byte, error) {
+	if k.key != nil && k.key.state.retired.Load() {
+		return nil, errRetired
+	}
 	tbs := cryptobyte.NewBuilder(make([]byte, 0, 256))
 	tbs.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ResponseData
 		b.AddASN1(cbasn1.Tag(2).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
@@ -283,17 +287,23 @@ type response struct {
 	base *response
 	// unique marks a live response to a nonce: not to be cached.
 	unique bool
+	// key is the state of the key that signed it: once the key is
+	// retired, the response is not served.
+	key *keyState
 }
 
-func newResponse(der []byte, s *single, seq uint64, d *dates) *response {
+func newResponse(der []byte, s *single, seq uint64, d *dates, k *signingKey) *response {
 	sum := sha256.Sum256(der)
 	return &response{
 		der: der, etag: []string{`"` + hex.EncodeToString(sum[:16]) + `"`},
 		length:     []string{strconv.Itoa(len(der))},
 		thisUpdate: s.thisUpdate, lastModified: d.format(s.thisUpdate), expires: d.format(s.nextUpdate),
-		nextUpdate: s.nextUpdate, single: *s, seq: seq,
+		nextUpdate: s.nextUpdate, single: *s, seq: seq, key: k.key.state,
 	}
 }
+
+// retired reports whether the key that signed r is retired.
+func (r *response) retired() bool { return r.key != nil && r.key.retired.Load() }
 
 // dates caches formatted HTTP dates: every response signed in the same
 // second shares the same Last-Modified and Expires strings.

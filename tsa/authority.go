@@ -56,6 +56,14 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxRequestBytes bounds a request; default DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+	// Status, when set, is asked whether Certificate is good before a
+	// token is granted, at most once per StatusTTL (default
+	// DefaultStatusTTL); see status.go.
+	Status    StatusChecker
+	StatusTTL time.Duration
+	// Audit, when set, records when the TSA stops granting because its
+	// certificate is not good, and when it resumes.
+	Audit Auditor
 }
 
 // Authority is a time-stamp authority. It is safe for concurrent use.
@@ -66,6 +74,8 @@ type Authority struct {
 	tsaName  asn1.RawValue
 	exts     []pkix.Extension
 	certV2   []byte // DER SigningCertificateV2, computed once
+
+	certStatus certStatus
 }
 
 // New validates cfg and returns an Authority. Errors name the offending field.
@@ -84,6 +94,9 @@ func New(cfg Config) (*Authority, error) {
 	}
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.StatusTTL == 0 {
+		cfg.StatusTTL = DefaultStatusTTL
 	}
 	a := &Authority{cfg: cfg, genTimeD: genTimeDigits(cfg.Accuracy)}
 	var err error
@@ -120,6 +133,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("tsa: Config.Accuracy must be > 0, got %v", c.Accuracy)
 	case c.MaxRequestBytes < 0:
 		return fmt.Errorf("tsa: Config.MaxRequestBytes must be > 0, got %d", c.MaxRequestBytes)
+	case c.StatusTTL < 0 || c.StatusTTL > time.Hour:
+		return fmt.Errorf("tsa: Config.StatusTTL must be between 0 (default %s) and an hour, got %s", DefaultStatusTTL, c.StatusTTL)
 	}
 	for i, p := range c.Policies {
 		if len(p) < 2 {

@@ -30,6 +30,12 @@
 //     answered with application/timestamp-reply.
 //   - TSA certificate (RFC 3161 §2.3): exactly one extended key usage,
 //     id-kp-timeStamping, in a critical extension; New refuses anything else.
+//     With Config.Status its status is checked before each token (cached
+//     for Config.StatusTTL): while it is revoked, suspended or unreadable,
+//     requests are rejected with systemFailure and a statusString saying
+//     why (no time-stamps under a key that may be compromised, as the TSA
+//     policies of RFC 3628 and EN 319 421 require), logged once and
+//     recorded in the audit chain (status.go).
 //
 // The TSA key is a crypto.Signer, so an HSM-backed key fits without changes.
 // Serial numbers come from a SerialSource; BlockSerials reserves them in

@@ -17,6 +17,10 @@ import (
 type rejection struct {
 	fail FailureInfo
 	text string
+	// logged marks a rejection whose cause is logged where it arises
+	// (the TSA certificate's status), so that each request does not log
+	// it again.
+	logged bool
 }
 
 func reject(f FailureInfo, format string, args ...any) *rejection {
@@ -55,7 +59,7 @@ func (a *Authority) respond(ctx context.Context, der []byte) (resp []byte, rej *
 	}
 	if rej != nil {
 		level := slog.LevelDebug
-		if rej.fail == FailSystemFailure {
+		if rej.fail == FailSystemFailure && !rej.logged {
 			level = slog.LevelError
 		}
 		a.cfg.Logger.Log(ctx, level, "tsa: request rejected",
@@ -119,6 +123,10 @@ func (a *Authority) servesPolicy(p asn1.ObjectIdentifier) bool {
 
 // grant issues a token for an accepted request.
 func (a *Authority) grant(ctx context.Context, req *request) ([]byte, *rejection) {
+	// 0. Sign nothing with a certificate that is not good.
+	if rej := a.checkCertificate(ctx); rej != nil {
+		return nil, rej
+	}
 	// 1. Take the serial first: a serial is never handed out twice, even if
 	//    signing fails afterwards.
 	serial, err := a.cfg.Serials.NextSerial(ctx)

@@ -115,6 +115,11 @@ func (t *Token) checkContentAttrs(attrs map[string][]byte) error {
 	return nil
 }
 
+// SignerCertificate returns the certificate in t.Certificates that the
+// token's SignerInfo names: the TSA certificate. Verify checks it; this is
+// for a caller that also checks its revocation status.
+func (t *Token) SignerCertificate() (*x509.Certificate, error) { return t.signerCertificate() }
+
 // signerCertificate finds the certificate named by the SignerInfo's sid.
 func (t *Token) signerCertificate() (*x509.Certificate, error) {
 	sid := t.signer.SID

@@ -33,7 +33,7 @@ func (a *app) newResponder(ctx context.Context, cfg *Config, logger *slog.Logger
 		issuers = append(issuers, ocsp.IssuerConfig{Name: ic.Name, Certificate: iss.Certificate, ResponderKey: ic.OCSPResponderKey})
 	}
 	r, err := ocsp.New(ctx, ocsp.Config{
-		Issuers: issuers, Source: a.store, Authority: a.ca, Keys: a.hsm,
+		Issuers: issuers, Source: a.store, Authority: a.ca, Keys: a.hsm, Audit: a.store,
 		LiveNonce: cfg.OCSP.LiveNonce, ResponseValidity: cfg.OCSP.ResponseValidity.D(),
 		ResponderValidity: cfg.OCSP.ResponderValidity.D(), Logger: logger,
 		Progress: func(p ocsp.Progress) {

@@ -1,6 +1,9 @@
 // Package conf loads the project's YAML files (the server configuration and
 // the ceremony files) strictly: unknown fields are errors, every file is
 // validated after decoding, and messages name the file, line and field.
+// DecodeJSON does the same for the JSON bodies of the HTTP APIs (RFC 8259,
+// with the I-JSON restrictions of RFC 7493 on duplicate keys and invalid
+// Unicode, and exact key names).
 package conf
 
 import (
