@@ -54,7 +54,6 @@ func (e *evidence) addResult(r *revocation.Result) {
 	}
 }
 
-
 // chain gathers the certificates from leaf to its root (from pool or the
 // caIssuers URLs) and the status of each but the root. With strict (our
 // own signing certificate), a certificate that is not good and a chain

@@ -131,7 +131,7 @@ func (c *certCommand) issue() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Profile == "" || (csrPath == "") == (newKey == "") {
-				return usagef("--profile and one of --csr and --new-key are required (profiles: %s)", strings.Join(ca.ProfileNames(ca.DefaultProfiles()), ", "))
+				return usagef("--profile and --csr are required, or --new-key instead of --csr (profiles: %s)", strings.Join(ca.ProfileNames(ca.DefaultProfiles()), ", "))
 			}
 			var csr []byte
 			var err error
