@@ -50,7 +50,8 @@ type Limits struct {
 	// applies; default 2s.
 	BodyRateGrace time.Duration
 	// MaxBufferedBytes bounds the request bodies of one service held in
-	// memory at once; default 32 MiB. Past it, requests get 503.
+	// memory at once; default 32 MiB or four MaxBodyBytes, whichever is
+	// more. Past it, requests get 503.
 	MaxBufferedBytes int64
 }
 
@@ -81,7 +82,7 @@ func (l *Limits) defaults() {
 	}
 	set(&l.BodyRateGrace, 2*time.Second)
 	if l.MaxBufferedBytes <= 0 {
-		l.MaxBufferedBytes = 32 << 20
+		l.MaxBufferedBytes = max(32<<20, 4*l.MaxBodyBytes)
 	}
 }
 
