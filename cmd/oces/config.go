@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
@@ -214,7 +215,7 @@ func (c *Config) validateListeners() error {
 		return conf.Errorf("limits.body_rate_grace", "must not be negative")
 	case c.Limits.MaxBufferedBytes < 0:
 		return conf.Errorf("limits.max_buffered_bytes", "must not be negative (0: 32 MiB or four max_body_bytes)")
-	case c.Limits.MaxBufferedBytes > 0 && c.Limits.MaxBufferedBytes < max(c.Limits.MaxBodyBytes, 1<<20):
+	case c.Limits.MaxBufferedBytes > 0 && c.Limits.MaxBufferedBytes < cmp.Or(c.Limits.MaxBodyBytes, 1<<20):
 		return conf.Errorf("limits.max_buffered_bytes", "must be at least limits.max_body_bytes (default 1 MiB), or no body of the largest size is ever read")
 	}
 	for name, n := range c.Limits.MaxConcurrentByService {

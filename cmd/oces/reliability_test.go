@@ -391,6 +391,8 @@ func TestLimitsConfig(t *testing.T) {
 		{"negative grace", LimitsConfig{BodyRateGrace: -1}, "limits.body_rate_grace"},
 		{"negative buffer", LimitsConfig{MaxBufferedBytes: -1}, "limits.max_buffered_bytes"},
 		{"buffer below the body bound", LimitsConfig{MaxBodyBytes: 4 << 20, MaxBufferedBytes: 2 << 20}, "limits.max_buffered_bytes: must be at least"},
+		{"buffer below the default body bound", LimitsConfig{MaxBufferedBytes: 512 << 10}, "limits.max_buffered_bytes: must be at least"},
+		{"small buffer, small bodies", LimitsConfig{MaxBodyBytes: 100 << 10, MaxBufferedBytes: 512 << 10}, ""},
 		{"unknown service", LimitsConfig{MaxConcurrentByService: map[string]int{"ldap": 4}}, "limits.max_concurrent_by_service.ldap: no such service"},
 		{"zero slots", LimitsConfig{MaxConcurrentByService: map[string]int{"tsa": 0}}, "limits.max_concurrent_by_service.tsa: must be at least 1"},
 	}
