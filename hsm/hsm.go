@@ -9,7 +9,15 @@
 // false, CKA_TOKEN true), looks each key up once and caches its handle,
 // pools sessions per token (max-sessions URI attribute), and recovers from a
 // lost session, a lost login, a stale handle or a re-initialised module by
-// reopening the token once and retrying, without a process restart.
+// reopening the token once and retrying, without a process restart. If that
+// reopen fails the token is down: its operations fail at once while it is
+// reopened in the background at growing intervals (100 ms doubling to 5 s),
+// re-initialising the module (C_Finalize, C_Initialize) when a plain reopen
+// does not do, as SoftHSM needs after the process ran out of file
+// descriptors. A PIN the token refuses is not retried. Reopening excludes
+// every call into the same module (see module), so recovery never pulls a
+// session from under a signature in flight. Check tells a readiness probe
+// whether the tokens are usable.
 //
 // The PIN comes from the file named by the URI's pin-source attribute or
 // from the OCES_HSM_PIN environment variable; a literal pin-value is refused.

@@ -34,12 +34,14 @@ type rawToken struct {
 	opened []pkcs11.SessionHandle
 }
 
-func openRaw(module, label, pin string, maxSessions int) (_ *rawToken, err error) {
-	c := pkcs11.New(module)
+// openRaw opens a raw context on the token labelled label; the caller holds
+// mod's lock.
+func openRaw(mod *module, label, pin string, maxSessions int) (_ *rawToken, err error) {
+	c := pkcs11.New(mod.path)
 	if c == nil {
-		return nil, fmt.Errorf("hsm: loading PKCS#11 module %s; check module-path or %s", module, EnvModule)
+		return nil, fmt.Errorf("hsm: loading PKCS#11 module %s; check module-path or %s", mod.path, EnvModule)
 	}
-	if err := c.Initialize(); err != nil && !isCode(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+	if err := mod.initialize(); err != nil {
 		c.Destroy()
 		return nil, err
 	}

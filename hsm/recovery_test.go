@@ -5,9 +5,11 @@ import (
 	"crypto"
 	"crypto/rand"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/softhsmtest"
@@ -149,6 +151,37 @@ func TestRecoveryAfterFinalize(t *testing.T) {
 		t.Fatal(err)
 	}
 	signAndVerify(t, s2)
+}
+
+// TestRecoveryRefusedPINIsNotRetried: a reopen that the token refuses
+// for its PIN is not retried in the background, which would lock the
+// token; the token stays down, and says why, until an operator acts.
+func TestRecoveryRefusedPINIsNotRetried(t *testing.T) {
+	t.Parallel()
+	tok := softhsmtest.New(t)
+	ctx := context.Background()
+	h, logs := newLoggedHSM(t)
+	s, err := h.GenerateKey(ctx, tok.KeyURI("k"), hsm.ECP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tok.PINFile(), []byte("not-the-pin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok.CloseAllSessions(t) // the login is gone; a reopen needs the PIN
+	if _, err := s.Sign(rand.Reader, digest("x"), crypto.SHA256); err == nil || !strings.Contains(err.Error(), "wrong PIN") {
+		t.Fatalf("Sign with the PIN file changed: %v, want an error saying wrong PIN", err)
+	}
+	time.Sleep(time.Second) // a background retry would have run three times by now
+	if strings.Contains(logs.String(), "token still unusable") {
+		t.Errorf("the refused PIN was retried:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "refuses the PIN") {
+		t.Errorf("the log does not say the PIN was refused:\n%s", logs)
+	}
+	if err := h.Check(ctx); err == nil || !strings.Contains(err.Error(), "wrong PIN") {
+		t.Errorf("Check: %v, want the wrong PIN", err)
+	}
 }
 
 func TestClosedHSM(t *testing.T) {

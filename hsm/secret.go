@@ -59,6 +59,9 @@ func (h *HSM) MAC(ctx context.Context, keyURI string, data []byte) ([]byte, erro
 	}
 	var sum []byte
 	err = r.t.do(func(st *tokenState) error {
+		if st.aux == nil {
+			return errRawClosed
+		}
 		key, err := r.handle(st)
 		if err != nil {
 			return err
@@ -113,6 +116,9 @@ func (r *secretRef) handle(st *tokenState) (pkcs11.ObjectHandle, error) {
 	h, ok, err := st.aux.findSecret(r.ref.id, r.ref.label)
 	if err != nil {
 		return 0, err
+	}
+	if !ok && r.cur.Load() != nil {
+		return 0, fmt.Errorf("%w: secret key %s", errKeyVanished, r.ref.name())
 	}
 	if !ok {
 		return 0, fmt.Errorf("%w: no secret key %s; check object= and id= in the key uri, or generate it", ErrKeyNotFound, r.ref.name())

@@ -44,7 +44,7 @@ func (s *signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 			return nil, b.err
 		}
 	}
-	sig, err := b.signer.Sign(rand, digest, opts)
+	sig, err := s.signWith(b, rand, digest, opts)
 	if err == nil {
 		return sig, nil
 	}
@@ -60,25 +60,54 @@ func (s *signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 	if next.err != nil {
 		return nil, next.err
 	}
-	if sig, err = next.signer.Sign(rand, digest, opts); err != nil {
+	if sig, err = s.signWith(next, rand, digest, opts); err != nil {
 		return nil, fmt.Errorf("hsm: signing with key %s after recovering the token: %w", s.ref.name(), err)
 	}
 	return sig, nil
 }
 
-// retryBind tries again to find the key after a recovery could not.
+// signWith signs with binding b while holding the module's lock shared. A
+// binding of an older generation than the token's current state is not
+// used (errStale): its sessions may have been closed, or handed to another
+// context, by the reopen that replaced it.
+func (s *signer) signWith(b *binding, rand io.Reader, digest []byte, opts crypto.SignerOpts) (sig []byte, err error) {
+	_, err = s.t.run(func(st *tokenState) error {
+		if st.gen != b.gen {
+			return errStale
+		}
+		sig, err = b.signer.Sign(rand, digest, opts)
+		return err
+	})
+	return sig, err
+}
+
+// retryBind tries again to find the key after a recovery could not. On a
+// state from an earlier epoch of the module it reopens the token instead.
 func (s *signer) retryBind(b *binding) *binding {
 	s.t.mu.Lock()
-	defer s.t.mu.Unlock()
 	if cur := s.cur.Load(); cur != b {
+		s.t.mu.Unlock()
 		return cur
 	}
-	s.rebind(s.t.state.Load())
+	s.t.mod.mu.RLock()
+	st := s.t.state.Load()
+	stale := st.epoch != s.t.mod.epoch.Load()
+	if !stale {
+		s.rebind(st)
+	}
+	s.t.mod.mu.RUnlock()
+	s.t.mu.Unlock()
+	if stale {
+		if err := s.t.recover(st.gen, errStale); err != nil {
+			return &binding{gen: st.gen, err: fmt.Errorf("hsm: signing with key %s: %w", s.ref.name(), err)}
+		}
+	}
 	return s.cur.Load()
 }
 
-// rebind resolves the key against st; the caller holds t.mu. A key whose
-// public key changed (a different token under the same label) is refused.
+// rebind resolves the key against st; the caller holds t.mu and the
+// module's lock. A key whose public key changed (a different token under
+// the same label) is refused.
 func (s *signer) rebind(st *tokenState) {
 	b := bind(st, s.ref)
 	if b.err == nil && !publicKeyEqual(b.signer.Public(), s.pub) {
@@ -110,15 +139,19 @@ func (t *token) newSigner(ref keyRef) (*signer, error) {
 	for range 3 {
 		var b *binding
 		err := t.do(func(st *tokenState) error {
-			if b = bind(st, ref); errors.Is(b.err, ErrKeyNotFound) {
-				// A token that lost its login hides private keys: make sure
-				// "not found" is not that (recoverable) case.
-				if err := t.checkLogin(); err != nil {
-					return err
-				}
-			}
+			b = bind(st, ref)
 			return b.err
 		})
+		if errors.Is(err, ErrKeyNotFound) {
+			// A token that lost its login hides private keys: make sure
+			// "not found" is not that (recoverable) case.
+			if lerr := t.checkLogin(); lerr != nil {
+				return nil, lerr
+			}
+			if t.state.Load().gen != b.gen { // the login was back only after a reopen: look again
+				continue
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -43,7 +44,7 @@ func CAFiles(certs map[string]*x509.Certificate) http.Handler {
 	})
 }
 
-// Check is one readiness probe for /healthz.
+// Check is one probe for /healthz or /readyz.
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
@@ -58,16 +59,103 @@ func Health(checks ...Check) http.Handler {
 		var failed []string
 		for _, c := range checks {
 			if err := c.Run(ctx); err != nil {
-				failed = append(failed, c.Name+": "+err.Error())
+				failed = append(failed, c.failure(err))
 			}
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if len(failed) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(strings.Join(failed, "\n") + "\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
+		writeProbe(w, failed)
 	})
+}
+
+// failure is the line naming the check and its error (once: errors of
+// package hsm already start "hsm: ").
+func (c Check) failure(err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, c.Name+": ") {
+		return msg
+	}
+	return c.Name + ": " + msg
+}
+
+func writeProbe(w http.ResponseWriter, failed []string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(strings.Join(failed, "\n") + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Ready serves GET /readyz, the readiness probe that takes a broken node
+// out of a load balancer: 200 "ok" when every check passes, 503 naming the
+// failing checks otherwise. Unlike /healthz (is the process serving?) its
+// checks exercise what the services need, such as the HSM. They run at most
+// once per ttl, whoever asks and however often, and concurrent callers share
+// one run, so the endpoint cannot be used to load the HSM. A run that takes
+// longer than timeout is answered 503.
+func Ready(ttl, timeout time.Duration, checks ...Check) http.Handler {
+	rd := &readiness{ttl: ttl, timeout: timeout, checks: checks}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		failed, ok := rd.result(r.Context())
+		if !ok {
+			failed = []string{"checks did not finish within " + timeout.String()}
+		}
+		writeProbe(w, failed)
+	})
+}
+
+type readiness struct {
+	ttl, timeout time.Duration
+	checks       []Check
+
+	mu      sync.Mutex
+	at      time.Time     // when the last run finished
+	failed  []string      // its failures
+	running chan struct{} // closed when the run in progress finishes; nil if none
+}
+
+// result returns the failures of a run no older than ttl, waiting up to
+// timeout for one; ok is false if none finished in time.
+func (rd *readiness) result(ctx context.Context) (failed []string, ok bool) {
+	rd.mu.Lock()
+	if !rd.at.IsZero() && time.Since(rd.at) < rd.ttl {
+		defer rd.mu.Unlock()
+		return rd.failed, true
+	}
+	done := rd.running
+	if done == nil {
+		done = make(chan struct{})
+		rd.running = done
+		go rd.run(done)
+	}
+	rd.mu.Unlock()
+	timer := time.NewTimer(rd.timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		return nil, false
+	case <-ctx.Done():
+		return nil, false
+	}
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return rd.failed, true
+}
+
+// run runs every check, outside any request's context.
+func (rd *readiness) run(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), rd.timeout)
+	defer cancel()
+	var failed []string
+	for _, c := range rd.checks {
+		if err := c.Run(ctx); err != nil {
+			failed = append(failed, c.failure(err))
+		}
+	}
+	rd.mu.Lock()
+	rd.at, rd.failed, rd.running = time.Now(), failed, nil
+	rd.mu.Unlock()
+	close(done)
 }

@@ -1,10 +1,12 @@
 // Package server runs the HTTP listeners of `oces serve`: the public one
 // (plain HTTP, as relying parties expect: CA certificates, CRLs, OCSP,
-// time-stamps, health and metrics) and the admin one (HTTPS with client
-// certificates). It owns what every listener needs: timeouts for slow
-// clients, bounded request bodies and concurrency, panic containment,
+// time-stamps, health, readiness and metrics) and the admin one (HTTPS with
+// client certificates). It owns what every listener needs: timeouts for
+// slow clients, a cap on open connections that closes idle ones first,
+// request bodies read ahead (bounded, and at a minimum rate) before a
+// request takes a concurrency slot, slots per service, panic containment,
 // Prometheus metrics, and a graceful shutdown that finishes requests in
-// flight.
+// flight. docs/reliability.md lists each protection and its limit.
 package server
 
 import (
@@ -31,7 +33,26 @@ type Limits struct {
 	IdleTimeout       time.Duration // default 60s
 	MaxHeaderBytes    int           // default 16 KiB
 	MaxBodyBytes      int64         // default 1 MiB; handlers may bound tighter
-	MaxConcurrent     int           // requests served at once; default 512; more wait up to ReadTimeout, then 503
+
+	// MaxConcurrent is how many requests of one service (ServiceOCSP, …)
+	// are at work at once; default 512. More wait up to ReadTimeout, then
+	// get 503. A request takes its slot only once its body is in.
+	MaxConcurrent int
+	// ServiceConcurrent overrides MaxConcurrent for the services it names.
+	ServiceConcurrent map[string]int
+	// MaxConnections caps the listener's open connections; default
+	// DefaultMaxConnections().
+	MaxConnections int
+	// MinBodyRate is the slowest, in bytes a second, that a request body
+	// may arrive once BodyRateGrace has passed; default 1024.
+	MinBodyRate int64
+	// BodyRateGrace is how long a body may take before MinBodyRate
+	// applies; default 2s.
+	BodyRateGrace time.Duration
+	// MaxBufferedBytes bounds the request bodies of one service held in
+	// memory at once; default 32 MiB or four MaxBodyBytes, whichever is
+	// more. Past it, requests get 503.
+	MaxBufferedBytes int64
 	// LargeBodies raises MaxBodyBytes for the exact paths named (documents
 	// sent to the signing service).
 	LargeBodies map[string]int64
@@ -55,6 +76,16 @@ func (l *Limits) defaults() {
 	}
 	if l.MaxConcurrent <= 0 {
 		l.MaxConcurrent = 512
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = DefaultMaxConnections()
+	}
+	if l.MinBodyRate <= 0 {
+		l.MinBodyRate = 1024
+	}
+	set(&l.BodyRateGrace, 2*time.Second)
+	if l.MaxBufferedBytes <= 0 {
+		l.MaxBufferedBytes = max(32<<20, 4*l.MaxBodyBytes)
 	}
 }
 
@@ -80,13 +111,17 @@ type Server struct {
 // wraps the handlers.
 func New(logger *slog.Logger, reg *prometheus.Registry, listeners ...Listener) (*Server, error) {
 	s := &Server{log: logger, metrics: newMetrics(reg)}
+	total := 0
 	for _, l := range listeners {
 		l.Limits.defaults()
+		total += l.Limits.MaxConnections
 		ln, err := net.Listen("tcp", l.Addr)
 		if err != nil {
 			s.closeListeners()
 			return nil, fmt.Errorf("server: listening on %s for %s: %w", l.Addr, l.Name, err)
 		}
+		limiter := newConnLimiter(ln, l.Limits.MaxConnections, s.metrics, l.Name)
+		ln = limiter
 		if l.TLS != nil {
 			ln = tls.NewListener(ln, l.TLS)
 		}
@@ -97,11 +132,18 @@ func New(logger *slog.Logger, reg *prometheus.Registry, listeners ...Listener) (
 			WriteTimeout:      l.Limits.WriteTimeout,
 			IdleTimeout:       l.Limits.IdleTimeout,
 			MaxHeaderBytes:    l.Limits.MaxHeaderBytes,
+			ConnState:         limiter.connState,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		}
 		s.servers = append(s.servers, srv)
 		s.lns = append(s.lns, ln)
 		s.addrs = append(s.addrs, ln.Addr())
+		logger.Info("server: listener limits", "listener", l.Name, "max_connections", l.Limits.MaxConnections,
+			"max_concurrent", l.Limits.MaxConcurrent, "min_body_rate", l.Limits.MinBodyRate)
+	}
+	if soft, ok := openFileLimit(); ok && uint64(total) > soft/2 {
+		logger.Warn("server: the listeners' connection caps add up to more than half the open-file limit; a connection flood can leave the HSM and the store without files",
+			"max_connections", total, "open_file_limit", soft)
 	}
 	return s, nil
 }
@@ -146,10 +188,11 @@ func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
 	return err
 }
 
-// wrap adds, outermost first: panic containment, metrics, the concurrency
-// bound and the body bound.
+// wrap adds, outermost first: panic containment, metrics, the body read
+// ahead (bounded, at a minimum rate) and the concurrency bound of the
+// request's service.
 func (s *Server) wrap(l Listener) http.Handler {
-	sem := make(chan struct{}, l.Limits.MaxConcurrent)
+	svcs := newServices(&l.Limits)
 	wait := l.Limits.ReadTimeout
 	inner := l.Handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -167,25 +210,55 @@ func (s *Server) wrap(l Listener) http.Handler {
 			}
 			s.metrics.observe(l.Name, r.Method, rec.status, time.Since(start))
 		}()
+		svc := svcs[serviceOf(r.URL.Path)]
+		// 1. The body, before a slot: waiting for a client takes none.
+		if r.Body != nil && r.Body != http.NoBody {
+			lim := &l.Limits
+			if n, ok := lim.LargeBodies[r.URL.Path]; ok && n > lim.MaxBodyBytes {
+				large := *lim
+				large.MaxBodyBytes = n
+				lim = &large
+			}
+			body, reserved, err := readBody(w, r, lim, svc)
+			defer svc.release(reserved)
+			if err != nil {
+				s.bodyFailed(rec, l.Name, svc.name, err)
+				return
+			}
+			r.Body = body
+		}
+		// 2. A slot of the request's service.
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		select {
-		case sem <- struct{}{}:
-			defer func() { <-sem }()
+		case svc.slots <- struct{}{}:
+			defer func() { <-svc.slots }()
 		case <-timer.C:
+			s.metrics.busy.WithLabelValues(l.Name, svc.name).Inc()
 			rec.Header().Set("Retry-After", "1")
 			http.Error(rec, "server busy; retry shortly", http.StatusServiceUnavailable)
 			return
 		case <-r.Context().Done():
 			return
 		}
-		limit := l.Limits.MaxBodyBytes
-		if n, ok := l.Limits.LargeBodies[r.URL.Path]; ok && n > limit {
-			limit = n
-		}
-		r.Body = http.MaxBytesReader(rec, r.Body, limit)
 		inner.ServeHTTP(rec, r)
 	})
+}
+
+// bodyFailed answers a request whose body could not be read ahead.
+func (s *Server) bodyFailed(w http.ResponseWriter, listener, service string, err error) {
+	w.Header().Set("Connection", "close")
+	switch {
+	case errors.Is(err, errSlowBody):
+		s.metrics.slowBodies.WithLabelValues(listener, service).Inc()
+		http.Error(w, "request body too slow", http.StatusRequestTimeout)
+	case errors.Is(err, errBufferFull):
+		s.metrics.busy.WithLabelValues(listener, service).Inc()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "server busy; retry shortly", http.StatusServiceUnavailable)
+	default: // the client went away, or sent a broken chunked body
+		http.Error(w, "reading request body failed", http.StatusBadRequest)
+	}
 }
 
 type statusRecorder struct {
@@ -210,8 +283,14 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	busy       *prometheus.CounterVec // listener, service
+	slowBodies *prometheus.CounterVec // listener, service
+	// connections by listener
+	connections *prometheus.GaugeVec
+	refused     *prometheus.CounterVec
+	evicted     *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -223,8 +302,23 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "oces_http_request_duration_seconds", Help: "HTTP request latency by listener.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"listener"}),
+		busy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oces_http_busy_total", Help: "Requests answered 503 because their service had no free slot or buffer.",
+		}, []string{"listener", "service"}),
+		slowBodies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oces_http_slow_bodies_total", Help: "Requests cut off because their body came slower than the minimum rate.",
+		}, []string{"listener", "service"}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "oces_http_connections", Help: "Open connections by listener.",
+		}, []string{"listener"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oces_http_connections_refused_total", Help: "Connections closed on accept because the listener was at its cap with every connection at work.",
+		}, []string{"listener"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oces_http_connections_evicted_total", Help: "Idle connections closed to make room for new ones at the cap.",
+		}, []string{"listener"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.busy, m.slowBodies, m.connections, m.refused, m.evicted)
 	return m
 }
 

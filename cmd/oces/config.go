@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/conf"
+	"github.com/oces-pki/oces/server"
 	"github.com/oces-pki/oces/store/bolt"
 )
 
@@ -58,13 +61,19 @@ type AdminConfig struct {
 	TLSKey         string `yaml:"tls_key"` // PKCS#11 URI
 }
 
-// LimitsConfig bounds what clients can make a listener do.
+// LimitsConfig bounds what clients can make a listener do
+// (docs/reliability.md).
 type LimitsConfig struct {
-	ReadTimeout   conf.Duration `yaml:"read_timeout"`
-	WriteTimeout  conf.Duration `yaml:"write_timeout"`
-	IdleTimeout   conf.Duration `yaml:"idle_timeout"`
-	MaxBodyBytes  int64         `yaml:"max_body_bytes"`
-	MaxConcurrent int           `yaml:"max_concurrent"`
+	ReadTimeout            conf.Duration  `yaml:"read_timeout"`
+	WriteTimeout           conf.Duration  `yaml:"write_timeout"`
+	IdleTimeout            conf.Duration  `yaml:"idle_timeout"`
+	MaxBodyBytes           int64          `yaml:"max_body_bytes"`
+	MaxConcurrent          int            `yaml:"max_concurrent"` // per service
+	MaxConcurrentByService map[string]int `yaml:"max_concurrent_by_service"`
+	MaxConnections         int            `yaml:"max_connections"` // per listener
+	MinBodyRate            int64          `yaml:"min_body_rate"`   // bytes a second
+	BodyRateGrace          conf.Duration  `yaml:"body_rate_grace"`
+	MaxBufferedBytes       int64          `yaml:"max_buffered_bytes"` // per service
 }
 
 func enabled(b *bool) bool { return b == nil || *b }
@@ -202,6 +211,24 @@ func (c *Config) validateListeners() error {
 		return conf.Errorf("limits.max_body_bytes", "must be between 0 (default 1 MiB) and 64 MiB")
 	case c.Limits.MaxConcurrent < 0:
 		return conf.Errorf("limits.max_concurrent", "must not be negative")
+	case c.Limits.MaxConnections < 0:
+		return conf.Errorf("limits.max_connections", "must not be negative (0: a quarter of the open-file limit, at most 4096)")
+	case c.Limits.MinBodyRate < 0:
+		return conf.Errorf("limits.min_body_rate", "must not be negative (0: 1024 bytes a second)")
+	case c.Limits.BodyRateGrace.D() < 0:
+		return conf.Errorf("limits.body_rate_grace", "must not be negative")
+	case c.Limits.MaxBufferedBytes < 0:
+		return conf.Errorf("limits.max_buffered_bytes", "must not be negative (0: 32 MiB or four max_body_bytes)")
+	case c.Limits.MaxBufferedBytes > 0 && c.Limits.MaxBufferedBytes < cmp.Or(c.Limits.MaxBodyBytes, 1<<20):
+		return conf.Errorf("limits.max_buffered_bytes", "must be at least limits.max_body_bytes (default 1 MiB), or no body of the largest size is ever read")
+	}
+	for name, n := range c.Limits.MaxConcurrentByService {
+		if !slices.Contains(server.ServiceNames(), name) {
+			return conf.Errorf("limits.max_concurrent_by_service."+name, "no such service (known: %s)", strings.Join(server.ServiceNames(), ", "))
+		}
+		if n < 1 {
+			return conf.Errorf("limits.max_concurrent_by_service."+name, "must be at least 1")
+		}
 	}
 	return nil
 }

@@ -56,6 +56,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	server.RaiseOpenFileLimit(logger) // before anything opens files; the connection caps derive from it
 	a, err := openApp(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -69,7 +70,12 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 	limits := server.Limits{
 		ReadTimeout: cfg.Limits.ReadTimeout.D(), WriteTimeout: cfg.Limits.WriteTimeout.D(),
 		IdleTimeout: cfg.Limits.IdleTimeout.D(), MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxConcurrent: cfg.Limits.MaxConcurrent,
+		ServiceConcurrent: cfg.Limits.MaxConcurrentByService, MaxConnections: cfg.Limits.MaxConnections,
+		MinBodyRate: cfg.Limits.MinBodyRate, BodyRateGrace: cfg.Limits.BodyRateGrace.D(), MaxBufferedBytes: cfg.Limits.MaxBufferedBytes,
 	}
+	// Readiness, on both listeners: the HSM and the store, at most once a second.
+	ready := server.Ready(time.Second, 2*time.Second,
+		server.Check{Name: "hsm", Run: a.hsm.Check}, server.Check{Name: "store", Run: a.checkStore})
 	var listeners []server.Listener
 	var names []string
 	if err := a.startCheckpointer(ctx, cfg, logger); err != nil {
@@ -97,7 +103,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		if err != nil {
 			return err
 		}
-		listeners = append(listeners, server.Listener{Name: "public", Addr: cfg.Public.Listen, Handler: public, Limits: limits})
+		listeners = append(listeners, server.Listener{Name: "public", Addr: cfg.Public.Listen, Handler: withReady(public, ready), Limits: limits})
 		names = append(names, "public")
 	}
 	if enabled(cfg.Admin.Enabled) {
@@ -114,10 +120,13 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 			if apiCfg.Signer, apiCfg.Seals, err = a.newSigner(ctx, cfg); err != nil {
 				return fmt.Errorf("signing service: %w", err)
 			}
+			// Documents are read whole before they take a slot: room for
+			// four at the largest size at once.
 			adminLimits.LargeBodies = map[string]int64{"/api/v1/sign": cfg.Signer.MaxDocumentBytes}
+			adminLimits.MaxBufferedBytes = max(adminLimits.MaxBufferedBytes, 4*cfg.Signer.MaxDocumentBytes)
 		}
 		h := api.New(apiCfg)
-		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: h, TLS: tlsConf, Limits: adminLimits})
+		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: withReady(h, ready), TLS: tlsConf, Limits: adminLimits})
 		names = append(names, "admin")
 	}
 	if len(listeners) == 0 {
@@ -165,10 +174,7 @@ func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Re
 		mux.Handle("/tsa", authority)
 	}
 	mux.Handle("/ca/", server.CAFiles(a.caFiles()))
-	mux.Handle("GET /healthz", server.Health(server.Check{Name: "store", Run: func(ctx context.Context) error {
-		_, err := a.store.CountIssued(ctx, a.ca.Issuers()[0].Name)
-		return err
-	}}))
+	mux.Handle("GET /healthz", server.Health(server.Check{Name: "store", Run: a.checkStore}))
 	mux.Handle("GET /metrics", server.MetricsHandler(reg))
 	if responder != nil {
 		// In front of the mux: its path cleaning would corrupt a base64
@@ -176,6 +182,23 @@ func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Re
 		return responder.Wrap(mux), nil
 	}
 	return mux, nil
+}
+
+// checkStore reads from the store.
+func (a *app) checkStore(ctx context.Context) error {
+	_, err := a.store.CountIssued(ctx, a.ca.Issuers()[0].Name)
+	return err
+}
+
+// withReady serves GET /readyz from ready, everything else from h.
+func withReady(h, ready http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			ready.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // caFiles names every CA certificate the public listener serves: each

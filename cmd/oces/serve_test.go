@@ -58,8 +58,15 @@ var listenLine = regexp.MustCompile(`(?m)^(public|admin)\s+(https?)://(\S+)$`)
 // the end of the test if it still runs.
 func (e *env) serve() *served {
 	e.tb.Helper()
+	return e.serveWrapped(nil)
+}
+
+// serveWrapped is serve with the command prefixed by wrapper, a program
+// that execs its arguments (to lower a resource limit, say).
+func (e *env) serveWrapped(wrapper []string) *served {
+	e.tb.Helper()
 	for attempt := 1; ; attempt++ {
-		s, ok := e.startServe(attempt == 3)
+		s, ok := e.startServe(wrapper, attempt == 3)
 		if ok {
 			return s
 		}
@@ -69,10 +76,11 @@ func (e *env) serve() *served {
 
 // startServe starts the server once; it returns false if the server
 // failed in opening SoftHSM (see hsmInitFailed) and last is false.
-func (e *env) startServe(last bool) (*served, bool) {
+func (e *env) startServe(wrapper []string, last bool) (*served, bool) {
 	e.tb.Helper()
 	s := &served{tb: e.tb, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(ocesBinary(e.tb), "serve", "--config", e.path("oces.yaml"))
+	args := append(append([]string(nil), wrapper...), ocesBinary(e.tb), "serve", "--config", e.path("oces.yaml"))
+	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Dir = e.dir
 	s.cmd.Env = append(os.Environ(), e.tok.Env()...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
