@@ -1,7 +1,6 @@
 package cades
 
 import (
-	"bytes"
 	"fmt"
 )
 
@@ -394,6 +393,3 @@ func signedAttrsAsSent(input []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
-
-// sameBytes is bytes.Equal, named for what it checks at call sites.
-func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }

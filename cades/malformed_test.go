@@ -121,7 +121,7 @@ func TestMalformedStructures(t *testing.T) {
 	tests := []struct {
 		name     string
 		der      func() []byte
-		parseErr error                // from Parse
+		parseErr error                   // from Parse
 		check    func(*SignedData) error // run when Parse succeeds
 		want     error
 	}{

@@ -1,7 +1,6 @@
 package cades
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
@@ -130,12 +129,6 @@ func parseAlgorithmIdentifier(der []byte) (algorithmIdentifier, error) {
 		a.params = p
 	}
 	return a, nil
-}
-
-// paramsAbsentOrNull is true for absent or NULL parameters, which RFC 5754
-// §2 and RFC 4055 §2.1 require implementations to treat alike.
-func (a algorithmIdentifier) paramsAbsentOrNull() bool {
-	return a.params == nil || bytes.Equal(a.params, []byte{0x05, 0x00})
 }
 
 // digestAlgorithmDER encodes a digest AlgorithmIdentifier with absent
