@@ -2,6 +2,7 @@ package cades
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"errors"
 	"testing"
@@ -263,5 +264,27 @@ func TestArchiveTimeStampWithoutIndex(t *testing.T) {
 	}
 	if _, _, err := sd.ArchiveTimeStampImprint(s, 1, nil); err == nil {
 		t.Error("index out of range accepted")
+	}
+}
+
+// TestAugmentRefusesATSv2: EN 319 122-1 §5.5.3 keeps SignedData.certificates
+// and crls as they are once an ATSv2 or earlier is present.
+func TestAugmentRefusesATSv2(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	sd := mustParse(t, signB(t, f, "p256", crypto.SHA256, false))
+	sd.Signers[0].addUnsigned(oidArchiveTimeStampV2, unhex(t, "30 00"))
+	der, err := sd.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddValidationData(der, ValidationData{CRLs: [][]byte{f.crl(t)}}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("AddValidationData = %v, want ErrUnsupported", err)
+	}
+	if _, err := AddSignatureTimeStamp(context.Background(), der, f.ts, crypto.SHA256); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("AddSignatureTimeStamp = %v, want ErrUnsupported", err)
+	}
+	if _, err := AddArchiveTimeStamp(context.Background(), der, bytes.NewReader(testContent), f.ts, crypto.SHA256); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("AddArchiveTimeStamp = %v, want ErrUnsupported", err)
 	}
 }
