@@ -203,6 +203,12 @@ func TestMalformedStructures(t *testing.T) {
 				return a
 			})
 		}, nil, func(sd *SignedData) error { return sd.Signers[0].VerifySignature(nil) }, ErrNoCertificate},
+		{"content-type differs from eContentType", func() []byte {
+			return rebuild(t, bb, func(sd *SignedData, a [][]byte) [][]byte {
+				sd.ContentType = oidTSTInfo
+				return a
+			})
+		}, ErrFormat, nil, nil},
 		{"bad sid", func() []byte {
 			return rebuild(t, bb, func(sd *SignedData, a [][]byte) [][]byte {
 				sd.Signers[0].sid = unhex(t, "02 01 05")

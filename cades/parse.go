@@ -112,6 +112,9 @@ func parseDER(der []byte) (*SignedData, error) {
 		if err != nil {
 			return nil, err
 		}
+		if s.ContentType != nil && !s.ContentType.Equal(sd.ContentType) {
+			return nil, fmt.Errorf("%w: content-type attribute %v differs from eContentType %v (RFC 5652 §11.1)", ErrFormat, s.ContentType, sd.ContentType)
+		}
 		s.Certificate = sd.findCertificate(s)
 		sd.Signers = append(sd.Signers, s)
 	}
