@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"encoding/asn1"
 	"fmt"
+	"hash"
 	"io"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -195,27 +196,22 @@ func (sd *SignedData) contentHash(content io.Reader, h crypto.Hash, signers []*S
 	if content == nil {
 		return nil, fmt.Errorf("cades: the SignedData is detached: pass its content")
 	}
-	hashers := map[crypto.Hash]io.Writer{}
-	writers := []io.Writer{}
-	hs := []crypto.Hash{h}
+	// One pass over the content for h and every signer's digest algorithm.
+	sums := map[crypto.Hash]hash.Hash{h: h.New()}
 	for _, s := range signers {
-		if s.Hash != 0 && s.Hash.Available() && s.MessageDigest != nil {
-			hs = append(hs, s.Hash)
+		if _, ok := sums[s.Hash]; !ok && s.Hash.Available() {
+			sums[s.Hash] = s.Hash.New()
 		}
 	}
-	sums := map[crypto.Hash]interface{ Sum([]byte) []byte }{}
-	for _, x := range hs {
-		if _, ok := hashers[x]; !ok {
-			w := x.New()
-			hashers[x], sums[x] = w, w
-			writers = append(writers, w)
-		}
+	writers := make([]io.Writer, 0, len(sums))
+	for _, w := range sums {
+		writers = append(writers, w)
 	}
 	if _, err := io.Copy(io.MultiWriter(writers...), content); err != nil {
 		return nil, fmt.Errorf("cades: reading content: %w", err)
 	}
 	for _, s := range signers {
-		if sum, ok := sums[s.Hash]; ok && s.MessageDigest != nil && !bytes.Equal(sum.Sum(nil), s.MessageDigest) {
+		if w, ok := sums[s.Hash]; ok && s.MessageDigest != nil && !bytes.Equal(w.Sum(nil), s.MessageDigest) {
 			return nil, fmt.Errorf("%w: the content is not the signed content", ErrDigestMismatch)
 		}
 	}
@@ -281,8 +277,14 @@ func AddArchiveTimeStamp(ctx context.Context, cms []byte, content io.Reader, ts 
 // into s.ArchiveTimeStamps, oldest first), the message imprint the token
 // must carry (§5.5.3), with the hash the token's imprint names. It fails
 // with ErrHashIndex when the token's ats-hash-index-v3 is missing or names an
-// element no longer in the signature (§5.5.2). content is the detached
-// content (ignored when encapsulated).
+// element no longer in the signature (§5.5.2), and with ErrUnsupported for
+// a SHA-1 imprint. content is the detached content (ignored when
+// encapsulated). Tokens that carry the older index of TS 101 733 V2.2.1
+// (id-aa-ATSHashIndex, 0.4.0.1733.2.5) or of EN 319 122-1 V1.0.0
+// (id-aa-ATSHashIndex-v2), which hash whole unsigned attributes, are
+// checked too. Index entries are matched against the DER encodings of the
+// elements (Parse normalises BER); an index computed over a BER original
+// would not match.
 func (sd *SignedData) ArchiveTimeStampImprint(s *SignerInfo, i int, content io.Reader) ([]byte, crypto.Hash, error) {
 	if i < 0 || i >= len(s.ArchiveTimeStamps) {
 		return nil, 0, fmt.Errorf("cades: archive time-stamp %d of %d", i, len(s.ArchiveTimeStamps))

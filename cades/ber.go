@@ -1,7 +1,6 @@
 package cades
 
 import (
-	"bytes"
 	"fmt"
 )
 
@@ -153,143 +152,204 @@ func stringType(n uint32) bool {
 }
 
 // toDER returns the DER form of b, which must hold exactly one BER element.
+// It works in two passes: measure checks the input and records the DER
+// content length of every element in pre-order, write emits the encoding
+// into a buffer of the final size. Memory is the output and one int per
+// element, however deep the nesting.
 func toDER(b []byte) ([]byte, error) {
-	out, rest, err := appendDER(make([]byte, 0, len(b)), b, 0)
+	var n normalizer
+	total, rest, err := n.measure(b, 0)
 	if err != nil {
 		return nil, err
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrFormat, len(rest))
 	}
+	out, _ := n.write(make([]byte, 0, total), b)
+	if len(out) != total {
+		return nil, fmt.Errorf("cades: internal error: DER of %d bytes measured as %d", len(out), total)
+	}
 	return out, nil
 }
 
-// appendDER appends the DER form of the first BER element of b.
-func appendDER(out, b []byte, depth int) ([]byte, []byte, error) {
+type normalizer struct {
+	lens []int // DER content length of each element, in pre-order
+	next int   // the next entry of lens for write
+}
+
+func headerLen(h berHeader, content int) int {
+	n := 1
+	if h.number >= 31 {
+		for v := h.number; v > 0; v >>= 7 {
+			n++
+		}
+	}
+	n++ // the short form, or the first octet of the long form
+	if content >= 0x80 {
+		for v := content; v > 0; v >>= 8 {
+			n++
+		}
+	}
+	return n
+}
+
+// measure checks the first element of b and returns the length of its DER
+// encoding and the bytes after it.
+func (n *normalizer) measure(b []byte, depth int) (int, []byte, error) {
 	if depth > maxDepth {
-		return nil, nil, fmt.Errorf("%w: nesting deeper than %d", ErrFormat, maxDepth)
+		return 0, nil, fmt.Errorf("%w: nesting deeper than %d", ErrFormat, maxDepth)
 	}
 	h, err := readBERHeader(b)
 	if err != nil {
-		return nil, nil, err
+		return 0, nil, err
 	}
 	if h.class == classUniversal && h.number == 0 {
-		return nil, nil, fmt.Errorf("%w: unexpected end-of-contents", ErrFormat)
+		return 0, nil, fmt.Errorf("%w: unexpected end-of-contents", ErrFormat)
 	}
 	body := b[h.size:]
-	if !h.constructed {
-		out = appendIdentifier(out, h.class, false, h.number)
-		out = appendLength(out, h.length)
-		return append(out, body[:h.length]...), body[h.length:], nil
-	}
-	content, rest := body, []byte(nil)
-	if h.length >= 0 {
-		content, rest = body[:h.length], body[h.length:]
-	}
-	if h.class == classUniversal && stringType(h.number) {
-		var s stringSegments
-		left, err := s.collect(content, h.length < 0, h.number, depth+1)
+	slot := len(n.lens)
+	n.lens = append(n.lens, 0)
+	content := 0
+	var rest []byte
+	switch {
+	case !h.constructed:
+		content, rest = h.length, body[h.length:]
+	case h.class == classUniversal && stringType(h.number):
+		finished := false
+		rest, err = walkSegments(body, h.length < 0, h.number, depth+1, func(seg []byte) error {
+			if h.number == 3 {
+				// X.690 §8.6.4: only the last segment may have unused bits.
+				if len(seg) == 0 || seg[0] > 7 || finished || (len(seg) == 1 && seg[0] != 0) {
+					return fmt.Errorf("%w: bad BIT STRING segment", ErrFormat)
+				}
+				finished = seg[0] != 0
+				content += len(seg) - 1
+				return nil
+			}
+			content += len(seg)
+			return nil
+		})
 		if err != nil {
-			return nil, nil, err
+			return 0, nil, err
 		}
-		if h.length < 0 {
-			rest = left
-		}
-		data := s.data
 		if h.number == 3 {
-			data = append([]byte{s.unused}, s.data...)
+			content++
 		}
-		out = appendIdentifier(out, h.class, false, h.number)
-		out = appendLength(out, len(data))
-		return append(out, data...), rest, nil
+	default:
+		rest, err = eachChild(body, h, func(c []byte) ([]byte, error) {
+			t, r, err := n.measure(c, depth+1)
+			content += t
+			return r, err
+		})
+		if err != nil {
+			return 0, nil, err
+		}
 	}
-	var inner []byte
+	n.lens[slot] = content
+	return headerLen(h, content) + content, rest, nil
+}
+
+// write appends the DER form of the first element of b, which measure has
+// checked, and returns the bytes after it.
+func (n *normalizer) write(out, b []byte) ([]byte, []byte) {
+	h, _ := readBERHeader(b)
+	body := b[h.size:]
+	content := n.lens[n.next]
+	n.next++
+	str := h.constructed && h.class == classUniversal && stringType(h.number)
+	out = appendIdentifier(out, h.class, h.constructed && !str, h.number)
+	out = appendLength(out, content)
+	switch {
+	case !h.constructed:
+		return append(out, body[:h.length]...), body[h.length:]
+	case str:
+		if h.number == 3 {
+			var unused byte
+			_, _ = walkSegments(body, h.length < 0, 3, 0, func(seg []byte) error { unused = seg[0]; return nil })
+			out = append(out, unused)
+		}
+		rest, _ := walkSegments(body, h.length < 0, h.number, 0, func(seg []byte) error {
+			if h.number == 3 {
+				seg = seg[1:]
+			}
+			out = append(out, seg...)
+			return nil
+		})
+		return out, rest
+	}
+	rest, _ := eachChild(body, h, func(c []byte) ([]byte, error) {
+		var r []byte
+		out, r = n.write(out, c)
+		return r, nil
+	})
+	return out, rest
+}
+
+// eachChild calls f on the contents of a constructed element until its end
+// (its length, or end-of-contents); f returns what follows the child. It
+// returns what follows the element.
+func eachChild(body []byte, h berHeader, f func(c []byte) ([]byte, error)) ([]byte, error) {
+	c, rest := body, []byte(nil)
+	if h.length >= 0 {
+		c, rest = body[:h.length], body[h.length:]
+	}
 	for {
 		if h.length < 0 {
-			if isEOC(content) {
-				rest = content[2:]
-				break
+			if isEOC(c) {
+				return c[2:], nil
 			}
-			if len(content) == 0 {
-				return nil, nil, fmt.Errorf("%w: missing end-of-contents", ErrFormat)
+			if len(c) == 0 {
+				return nil, fmt.Errorf("%w: missing end-of-contents", ErrFormat)
 			}
-		} else if len(content) == 0 {
-			break
+		} else if len(c) == 0 {
+			return rest, nil
 		}
-		if inner, content, err = appendDER(inner, content, depth+1); err != nil {
-			return nil, nil, err
+		var err error
+		if c, err = f(c); err != nil {
+			return nil, err
 		}
 	}
-	out = appendIdentifier(out, h.class, true, h.number)
-	out = appendLength(out, len(inner))
-	return append(out, inner...), rest, nil
 }
 
-// stringSegments joins the segments of a constructed string (X.690 §8.6.4,
-// §8.7.3).
-type stringSegments struct {
-	data     []byte
-	unused   byte // BIT STRING: unused bits of the last segment
-	finished bool // BIT STRING: a segment with unused bits was seen
-}
-
-func (s *stringSegments) collect(content []byte, indefinite bool, typ uint32, depth int) ([]byte, error) {
+// walkSegments calls f on every primitive segment of a constructed string
+// (X.690 §8.6.4, §8.7.3, §8.23) and returns what follows the string.
+func walkSegments(content []byte, indefinite bool, typ uint32, depth int, f func(seg []byte) error) ([]byte, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("%w: nesting deeper than %d", ErrFormat, maxDepth)
 	}
-	for {
-		if indefinite {
-			if isEOC(content) {
-				return content[2:], nil
-			}
-			if len(content) == 0 {
-				return nil, fmt.Errorf("%w: missing end-of-contents", ErrFormat)
-			}
-		} else if len(content) == 0 {
-			return nil, nil
-		}
-		h, err := readBERHeader(content)
+	segType := uint32(4)
+	if typ == 3 {
+		segType = 3
+	}
+	length := -1
+	if !indefinite {
+		length = len(content)
+	}
+	return eachChild(content, berHeader{length: length}, func(c []byte) ([]byte, error) {
+		h, err := readBERHeader(c)
 		if err != nil {
 			return nil, err
-		}
-		segType := uint32(4)
-		if typ == 3 {
-			segType = 3
 		}
 		if h.class != classUniversal || (h.number != segType && h.number != typ) {
 			return nil, fmt.Errorf("%w: bad segment in a constructed string", ErrFormat)
 		}
-		body := content[h.size:]
-		if h.constructed {
-			inner, rest := body, []byte(nil)
-			if h.length >= 0 {
-				inner, rest = body[:h.length], body[h.length:]
-			}
-			left, err := s.collect(inner, h.length < 0, typ, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			if h.length < 0 {
-				rest = left
-			}
-			content = rest
-			continue
+		body := c[h.size:]
+		if !h.constructed {
+			return body[h.length:], f(body[:h.length])
 		}
-		seg := body[:h.length]
-		content = body[h.length:]
-		if typ != 3 {
-			s.data = append(s.data, seg...)
-			continue
+		inner, rest := body, []byte(nil)
+		if h.length >= 0 {
+			inner, rest = body[:h.length], body[h.length:]
 		}
-		if len(seg) == 0 || seg[0] > 7 || s.finished || (len(seg) == 1 && seg[0] != 0) {
-			return nil, fmt.Errorf("%w: bad BIT STRING segment", ErrFormat)
+		left, err := walkSegments(inner, h.length < 0, typ, depth+1, f)
+		if err != nil {
+			return nil, err
 		}
-		if seg[0] != 0 {
-			s.finished = true
+		if h.length < 0 {
+			rest = left
 		}
-		s.unused = seg[0]
-		s.data = append(s.data, seg[1:]...)
-	}
+		return rest, nil
+	})
 }
 
 // berElement is one element of the original (possibly BER) input.
@@ -394,6 +454,3 @@ func signedAttrsAsSent(input []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
-
-// sameBytes is bytes.Equal, named for what it checks at call sites.
-func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -78,5 +79,35 @@ func TestToDERDepth(t *testing.T) {
 	}
 	if _, _, err := readBER(deep, 0); !errors.Is(err, ErrFormat) {
 		t.Errorf("readBER of deep nesting: %v", err)
+	}
+}
+
+// TestToDERMemory: normalising deep indefinite nesting around a large
+// value costs about one copy of it, not one per level.
+func TestToDERMemory(t *testing.T) {
+	size, levels := 8<<20, 40
+	var in []byte
+	for range levels {
+		in = append(in, 0x30, 0x80)
+	}
+	in = append(in, 0x24, 0x80, 0x04, 0x83, byte(size>>16), byte(size>>8), byte(size))
+	in = append(in, make([]byte, size)...)
+	in = append(in, 0, 0) // end of the constructed OCTET STRING
+	for range levels {
+		in = append(in, 0, 0)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	out, err := toDER(in)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < size || out[0] != 0x30 {
+		t.Fatalf("output of %d bytes", len(out))
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(2*size) {
+		t.Errorf("toDER allocated %d bytes for a %d-byte input", alloc, len(in))
 	}
 }

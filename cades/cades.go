@@ -83,10 +83,10 @@ func ParseLevel(s string) (Level, error) {
 type SignedData struct {
 	Raw           []byte // the input as given (BER or DER)
 	ContentType   asn1.ObjectIdentifier
-	Content       []byte // eContent if encapsulated, nil when detached
-	Certificates  []*x509.Certificate
-	CRLs          [][]byte // DER CertificateList
-	OCSPResponses [][]byte // DER OCSPResponse (RFC 5940 id-ri-ocsp-response; id-pkix-ocsp-basic wrapped)
+	Content       []byte              // eContent if encapsulated, nil when detached
+	Certificates  []*x509.Certificate // in encoding order (a DER SET is sorted): find the signer's by SignerInfo.Certificate
+	CRLs          [][]byte            // DER CertificateList
+	OCSPResponses [][]byte            // DER OCSPResponse (RFC 5940 id-ri-ocsp-response; id-pkix-ocsp-basic wrapped)
 	Signers       []*SignerInfo
 
 	// RawCertificates holds every CertificateChoices element, DER, including
@@ -108,11 +108,11 @@ type SignerInfo struct {
 	RawSignedAttributes  []byte // the DER SET as signed (re-tagged 0x31), for verification
 	MessageDigest        []byte
 	ContentType          asn1.ObjectIdentifier
-	SigningTime          time.Time     // zero if absent
-	SigningCertificateV2 []ESSCertIDv2 // also v1 (signing-certificate) if present, with Hash = SHA1
-	Certificate          *x509.Certificate
-	SignatureTimeStamps  [][]byte // DER tokens
-	ArchiveTimeStamps    [][]byte // DER tokens (v3), oldest genTime first
+	SigningTime          time.Time         // zero if absent
+	SigningCertificateV2 []ESSCertIDv2     // also v1 (signing-certificate) if present, with Hash = SHA1
+	Certificate          *x509.Certificate // found in SignedData.certificates by sid (issuerAndSerialNumber or subjectKeyIdentifier); nil if absent
+	SignatureTimeStamps  [][]byte          // DER tokens
+	ArchiveTimeStamps    [][]byte          // DER tokens (v3), oldest genTime first
 	UnsignedAttributes   []Attribute
 
 	// SignedAttributes are all signed attributes, raw.

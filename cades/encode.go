@@ -59,12 +59,17 @@ func (s *SignerInfo) addUnsigned(t asn1.ObjectIdentifier, value []byte) {
 	s.der = nil
 }
 
-// checkAugmentable refuses signers whose older archive time-stamps (TS 101
-// 733 archive-time-stamp and -v2) hash the unsigned attributes in their
-// order of appearance, which re-encoding as DER may change.
+// checkAugmentable refuses signers with an earlier archive time-stamp (TS
+// 101 733 archive-time-stamp or -v2) or a long-term-validation attribute.
+// EN 319 122-1 §5.5.3 forbids changing SignedData.certificates and crls
+// then (new validation data would go into the latest such token, which we
+// do not do), and those time-stamps hash the unsigned attributes in order
+// of appearance, which re-encoding as DER may change.
 func (s *SignerInfo) checkAugmentable() error {
-	if s.hasUnsigned(oidArchiveTimeStampV1) || s.hasUnsigned(oidArchiveTimeStampV2) {
-		return fmt.Errorf("%w: the signature has a TS 101 733 archive time-stamp (v1/v2) that augmenting it would break", ErrUnsupported)
+	for _, oid := range []asn1.ObjectIdentifier{oidArchiveTimeStampV1, oidArchiveTimeStampV2, oidLongTermValidation} {
+		if s.hasUnsigned(oid) {
+			return fmt.Errorf("%w: the signature has a TS 101 733 attribute %v (ATSv2 or earlier, long-term-validation) that augmenting it would break (EN 319 122-1 §5.5.3)", ErrUnsupported, oid)
+		}
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ type fixture struct {
 	issuingKey    crypto.Signer
 	signers       map[string]signer // by kind: "rsa", "p256", "p384"
 	tsaCert       *x509.Certificate
+	tsaKey        crypto.Signer
 	ts            *tsaClient
 }
 
@@ -71,21 +72,32 @@ func buildFixture(tb testing.TB) *fixture {
 	} {
 		f.signers[kind] = signer{k, f.issue(tb, k.Public(), "OCES test signer "+kind, x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment, nil)}
 	}
-	tsaKey := mustECKey(tb, elliptic.P256())
+	f.tsaKey = mustECKey(tb, elliptic.P256())
 	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
-	f.tsaCert = f.issue(tb, tsaKey.Public(), "OCES test TSA", x509.KeyUsageDigitalSignature,
+	f.tsaCert = f.issue(tb, f.tsaKey.Public(), "OCES test TSA", x509.KeyUsageDigitalSignature,
 		[]pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}})
+	f.ts = f.newTSA(tb, nil)
+	return f
+}
+
+// newTSA serves a TSA with the fixture's TSA key on loopback; clock nil is
+// the real clock. The server lives as long as the test binary when made by
+// buildFixture, otherwise as long as tb.
+func (f *fixture) newTSA(tb testing.TB, clock func() time.Time) *tsaClient {
 	auth, err := tsa.New(tsa.Config{
-		Signer: tsaKey, Certificate: f.tsaCert, Chain: []*x509.Certificate{issuing},
+		Signer: f.tsaKey, Certificate: f.tsaCert, Chain: []*x509.Certificate{f.issuing},
 		Policies: []asn1.ObjectIdentifier{testPolicy}, Serials: tsa.NewBlockSerials(&memCounter{}, "tsa", 64),
-		Accuracy: time.Millisecond, // sub-second genTime, so renewals sort by time
+		Accuracy: time.Millisecond, // sub-second genTime
+		Clock:    clock,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	srv := httptest.NewServer(auth)
-	f.ts = &tsaClient{url: srv.URL, client: srv.Client()}
-	return f
+	if clock != nil {
+		tb.Cleanup(srv.Close)
+	}
+	return &tsaClient{url: srv.URL, client: srv.Client()}
 }
 
 // issue makes an end-entity certificate signed by the issuing CA.

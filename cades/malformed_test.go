@@ -2,6 +2,7 @@ package cades
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"errors"
 	"testing"
@@ -121,7 +122,7 @@ func TestMalformedStructures(t *testing.T) {
 	tests := []struct {
 		name     string
 		der      func() []byte
-		parseErr error                // from Parse
+		parseErr error                   // from Parse
 		check    func(*SignedData) error // run when Parse succeeds
 		want     error
 	}{
@@ -202,6 +203,12 @@ func TestMalformedStructures(t *testing.T) {
 				return a
 			})
 		}, nil, func(sd *SignedData) error { return sd.Signers[0].VerifySignature(nil) }, ErrNoCertificate},
+		{"content-type differs from eContentType", func() []byte {
+			return rebuild(t, bb, func(sd *SignedData, a [][]byte) [][]byte {
+				sd.ContentType = oidTSTInfo
+				return a
+			})
+		}, ErrFormat, nil, nil},
 		{"bad sid", func() []byte {
 			return rebuild(t, bb, func(sd *SignedData, a [][]byte) [][]byte {
 				sd.Signers[0].sid = unhex(t, "02 01 05")
@@ -263,5 +270,27 @@ func TestArchiveTimeStampWithoutIndex(t *testing.T) {
 	}
 	if _, _, err := sd.ArchiveTimeStampImprint(s, 1, nil); err == nil {
 		t.Error("index out of range accepted")
+	}
+}
+
+// TestAugmentRefusesATSv2: EN 319 122-1 §5.5.3 keeps SignedData.certificates
+// and crls as they are once an ATSv2 or earlier is present.
+func TestAugmentRefusesATSv2(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	sd := mustParse(t, signB(t, f, "p256", crypto.SHA256, false))
+	sd.Signers[0].addUnsigned(oidArchiveTimeStampV2, unhex(t, "30 00"))
+	der, err := sd.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddValidationData(der, ValidationData{CRLs: [][]byte{f.crl(t)}}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("AddValidationData = %v, want ErrUnsupported", err)
+	}
+	if _, err := AddSignatureTimeStamp(context.Background(), der, f.ts, crypto.SHA256); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("AddSignatureTimeStamp = %v, want ErrUnsupported", err)
+	}
+	if _, err := AddArchiveTimeStamp(context.Background(), der, bytes.NewReader(testContent), f.ts, crypto.SHA256); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("AddArchiveTimeStamp = %v, want ErrUnsupported", err)
 	}
 }

@@ -1,7 +1,6 @@
 package cades
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
@@ -34,6 +33,8 @@ var (
 	// imprints depend on the order of the unsigned attributes.
 	oidArchiveTimeStampV1 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 27}
 	oidArchiveTimeStampV2 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 48}
+	// TS 101 733: long-term-validation (id-aa-ets-longTermValidation).
+	oidLongTermValidation = asn1.ObjectIdentifier{0, 4, 0, 1733, 2, 2}
 	// EN 319 122-1 §5.5.3: id-aa-ets-archiveTimestampV3.
 	oidArchiveTimeStampV3 = asn1.ObjectIdentifier{0, 4, 0, 1733, 2, 4}
 	// EN 319 122-1 §5.5.2: id-aa-ATSHashIndex-v3.
@@ -130,12 +131,6 @@ func parseAlgorithmIdentifier(der []byte) (algorithmIdentifier, error) {
 		a.params = p
 	}
 	return a, nil
-}
-
-// paramsAbsentOrNull is true for absent or NULL parameters, which RFC 5754
-// §2 and RFC 4055 §2.1 require implementations to treat alike.
-func (a algorithmIdentifier) paramsAbsentOrNull() bool {
-	return a.params == nil || bytes.Equal(a.params, []byte{0x05, 0x00})
 }
 
 // digestAlgorithmDER encodes a digest AlgorithmIdentifier with absent

@@ -57,10 +57,6 @@ func (e *opensslEnv) try(args ...string) (string, error) {
 	return string(out), err
 }
 
-func mdName(h crypto.Hash) string {
-	return map[crypto.Hash]string{crypto.SHA256: "sha256", crypto.SHA384: "sha384", crypto.SHA512: "sha512"}[h]
-}
-
 // TestOpenSSLVerifiesOurLevels: `openssl cms -verify` accepts our B-B,
 // B-T, B-LT and B-LTA outputs for every key kind and hash, `openssl cms
 // -cmsout -print` shows the attributes of each level, and `openssl ts

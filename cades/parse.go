@@ -112,6 +112,9 @@ func parseDER(der []byte) (*SignedData, error) {
 		if err != nil {
 			return nil, err
 		}
+		if s.ContentType != nil && !s.ContentType.Equal(sd.ContentType) {
+			return nil, fmt.Errorf("%w: content-type attribute %v differs from eContentType %v (RFC 5652 §11.1)", ErrFormat, s.ContentType, sd.ContentType)
+		}
 		s.Certificate = sd.findCertificate(s)
 		sd.Signers = append(sd.Signers, s)
 	}
@@ -429,7 +432,8 @@ func parseSigningCertificate(v []byte, v2 bool) ([]ESSCertIDv2, error) {
 
 // interpretUnsigned collects the time-stamp tokens: signature-time-stamp
 // (EN 319 122-1 §5.3) and archive-time-stamp-v3 (§5.5.3), the latter sorted
-// by genTime so that index i means the i-th archive time-stamp made.
+// by genTime so that index i means the i-th archive time-stamp made (a
+// token whose index covers another of the same genTime sorts after it).
 func (s *SignerInfo) interpretUnsigned() {
 	var ats [][]byte
 	for _, a := range s.UnsignedAttributes {
@@ -441,16 +445,41 @@ func (s *SignerInfo) interpretUnsigned() {
 		}
 	}
 	times := make([]time.Time, len(ats))
+	indexes := make([]*hashIndex, len(ats))
 	for i, t := range ats {
-		if _, info, err := ParseTimeStampToken(t); err == nil {
+		if tok, info, err := ParseTimeStampToken(t); err == nil {
 			times[i] = info.GenTime
+			_, indexes[i], _ = tokenHashIndex(tok.Signers[0])
 		}
+	}
+	// A token whose index covers another came after it: that orders
+	// renewals within one genTime tick.
+	covers := func(a, b int) bool {
+		x := indexes[a]
+		if x == nil || x.wholeAttrs {
+			return false
+		}
+		var ob cryptobyte.Builder
+		ob.AddASN1ObjectIdentifier(oidArchiveTimeStampV3)
+		h := hashOf(x.hash, append(ob.BytesOrPanic(), ats[b]...))
+		for _, e := range x.attrs {
+			if bytes.Equal(e, h) {
+				return true
+			}
+		}
+		return false
 	}
 	idx := make([]int, len(ats))
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return times[idx[a]].Before(times[idx[b]]) })
+	sort.SliceStable(idx, func(a, b int) bool {
+		ia, ib := idx[a], idx[b]
+		if !times[ia].Equal(times[ib]) {
+			return times[ia].Before(times[ib])
+		}
+		return covers(ib, ia)
+	})
 	for _, i := range idx {
 		s.ArchiveTimeStamps = append(s.ArchiveTimeStamps, ats[i])
 	}
