@@ -27,6 +27,31 @@ func SelfSigned(cert *x509.Certificate) bool {
 	return bytes.Equal(cert.RawIssuer, cert.RawSubject) && cert.CheckSignatureFrom(cert) == nil
 }
 
+// signedBy checks that issuer signed cert, remembering the answer: a
+// chain is checked on every signature, and a P-384 verification costs a
+// millisecond.
+func (f *Fetcher) signedBy(cert, issuer *x509.Certificate) error {
+	key := string(cert.Signature) + "\x00" + string(issuer.RawSubjectPublicKeyInfo)
+	f.mu.Lock()
+	err, ok := f.verified[key]
+	f.mu.Unlock()
+	if ok {
+		return err
+	}
+	err = cert.CheckSignatureFrom(issuer)
+	f.mu.Lock()
+	if len(f.verified) >= 10_000 {
+		f.verified = map[string]error{}
+	}
+	f.verified[key] = err
+	f.mu.Unlock()
+	return err
+}
+
+func (f *Fetcher) selfSigned(cert *x509.Certificate) bool {
+	return bytes.Equal(cert.RawIssuer, cert.RawSubject) && f.signedBy(cert, cert) == nil
+}
+
 // Chain checks every certificate of chain (leaf first, each issued by the
 // next) but the root, and the delegated OCSP responders met on the way, as
 // far as they do not carry ocsp-nocheck. It stops at the first certificate
@@ -56,8 +81,8 @@ func (f *Fetcher) Chain(ctx context.Context, chain []*x509.Certificate) ([]*Resu
 // the result always starts with leaf.
 func (f *Fetcher) BuildChain(ctx context.Context, leaf *x509.Certificate, pool []*x509.Certificate) ([]*x509.Certificate, error) {
 	chain := []*x509.Certificate{leaf}
-	for cur := leaf; !SelfSigned(cur) && len(chain) < 10; {
-		next := findIssuer(cur, pool)
+	for cur := leaf; !f.selfSigned(cur) && len(chain) < 10; {
+		next := f.findIssuer(cur, pool)
 		if next == nil {
 			fetched, err := f.Issuer(ctx, cur)
 			if err != nil {
@@ -71,9 +96,9 @@ func (f *Fetcher) BuildChain(ctx context.Context, leaf *x509.Certificate, pool [
 	return chain, nil
 }
 
-func findIssuer(cert *x509.Certificate, pool []*x509.Certificate) *x509.Certificate {
+func (f *Fetcher) findIssuer(cert *x509.Certificate, pool []*x509.Certificate) *x509.Certificate {
 	for _, c := range pool {
-		if bytes.Equal(c.RawSubject, cert.RawIssuer) && !bytes.Equal(c.Raw, cert.Raw) && cert.CheckSignatureFrom(c) == nil {
+		if bytes.Equal(c.RawSubject, cert.RawIssuer) && !bytes.Equal(c.Raw, cert.Raw) && f.signedBy(cert, c) == nil {
 			return c
 		}
 	}

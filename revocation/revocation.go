@@ -112,6 +112,7 @@ type Fetcher struct {
 	mu       sync.Mutex
 	cache    map[string]cached
 	inflight map[string]*call
+	verified map[string]error // certificate signatures checked, by signature and issuer key
 }
 
 type cached struct {
@@ -158,14 +159,14 @@ func New(cfg Config) *Fetcher {
 	if client == nil {
 		client = &http.Client{Timeout: cfg.Timeout}
 	}
-	return &Fetcher{cfg: cfg, client: client, cache: map[string]cached{}, inflight: map[string]*call{}}
+	return &Fetcher{cfg: cfg, client: client, cache: map[string]cached{}, inflight: map[string]*call{}, verified: map[string]error{}}
 }
 
 // Check returns the verified status of cert, issued by issuer: from the
 // OCSP responder first, then from the CRL (or the other way round with
 // PreferCRL). A revoked or held certificate is a Result, not an error.
 func (f *Fetcher) Check(ctx context.Context, cert, issuer *x509.Certificate) (*Result, error) {
-	if err := cert.CheckSignatureFrom(issuer); err != nil {
+	if err := f.signedBy(cert, issuer); err != nil {
 		return nil, fmt.Errorf("revocation: %s is not issued by %s: %w", cert.Subject, issuer.Subject, err)
 	}
 	sources := []func(context.Context, *x509.Certificate, *x509.Certificate) (*Result, error){f.viaOCSP, f.viaCRL}
@@ -343,7 +344,7 @@ func (f *Fetcher) Issuer(ctx context.Context, cert *x509.Certificate) (*x509.Cer
 			continue
 		}
 		c := v.(*x509.Certificate)
-		if err := cert.CheckSignatureFrom(c); err != nil {
+		if err := f.signedBy(cert, c); err != nil {
 			errs = append(errs, fmt.Errorf("%w: %s from %s did not sign %s", ErrInvalid, c.Subject, u, cert.Subject))
 			continue
 		}

@@ -58,7 +58,7 @@ if [[ sign =~ $filter ]]; then
     sleep 0.1
   done
   SOFTHSM2_CONF=$bvar/hsm/softhsm2.conf go run ./signer/bench -var "$bvar" -public "$OCES_PUBLIC" -admin "$OCES_ADMIN" 2>&1 | tee -a "$out"
-  kill -INT "$runpid" 2>/dev/null || true
+  kill -TERM "$runpid" 2>/dev/null || true
   wait "$runpid" 2>/dev/null || true
   rm -rf "$bvar"
   unset OCES_VAR OCES_PUBLIC OCES_ADMIN

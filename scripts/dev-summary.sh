@@ -2,7 +2,7 @@
 # Prints where the development PKI made by dev-setup.sh lives.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-var="$root/var"
+var="${OCES_VAR:-$root/var}"
 fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2; }
 
 echo

@@ -22,7 +22,7 @@ start() {
     sleep 0.1
   done
 }
-halt_server() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+halt_server() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 stop() { halt_server; exit 0; }
 trap stop INT TERM
 start

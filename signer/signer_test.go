@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
@@ -467,4 +468,23 @@ func extendPDF(svc *signer.Service, ctx context.Context, req signer.ExtendReques
 	out, err := svc.ExtendPDF(ctx, req, pdf)
 	w.Write(out)
 	return err
+}
+
+func benchFixture(b *testing.B) (*pkitest.PKI, *pkitest.Seal, *signer.Service) {
+	b.Helper()
+	p := pkitest.New(b, hsm.RSA3072)
+	seal := p.NewSeal(b, "voces", hsm.RSA3072)
+	fetcher := revocation.New(revocation.Config{MaxAge: 10 * time.Second})
+	svc, err := signer.New(signer.Config{
+		TSA:        &signer.TSAClient{URL: p.TSAURL, Roots: p.Roots(), Revocation: fetcher},
+		Revocation: fetcher, Audit: p.Store,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, seal, svc
+}
+
+func benchRequest(seal *pkitest.Seal, level cades.Level) signer.Request {
+	return signer.Request{Seal: &signer.Seal{Name: "firma", Key: seal.Key, Chain: seal.Chain}, Level: level}
 }

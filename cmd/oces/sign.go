@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -305,15 +307,36 @@ func (sc *signCommand) auditor(ctx context.Context, cfg *Config) (signer.Auditor
 	if cfg == nil {
 		return nil, local, nop, usagef("no configuration at %s: the use of the key must be audited; pass --config, or --no-audit to sign outside an OCES installation", sc.configPath)
 	}
-	db, err := bolt.Open(conf.Resolve(cfg.path, cfg.Store.Path), bolt.Options{Timeout: 60 * time.Millisecond})
-	if err == nil {
-		return db, local, func() { db.Close() }, nil
+	path := conf.Resolve(cfg.path, cfg.Store.Path)
+	err := errStoreBusy
+	if !storeBusy(path) {
+		var db *bolt.DB
+		if db, err = bolt.Open(path, bolt.Options{Timeout: 60 * time.Millisecond}); err == nil {
+			return db, local, func() { db.Close() }, nil
+		}
 	}
 	cl, closer, cerr := sc.officer.client(ctx)
 	if cerr != nil {
 		return nil, local, nop, fmt.Errorf("the store is busy (%v) and the admin API cannot be reached for the audit record: %w", err, cerr)
 	}
 	return apiAuditor{cl}, local, closer, nil
+}
+
+var errStoreBusy = errors.New("the store is held by a running server")
+
+// storeBusy tells, without waiting, whether another process (a running
+// server) holds the store's file lock, as bbolt takes it (flock).
+func storeBusy(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }
 
 func localUser() string {
