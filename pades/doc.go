@@ -42,11 +42,17 @@
 // therefore stay valid, and a signature's /ByteRange ends where its
 // revision ends.
 //
-// The PDF objects are read by pdfcpu (github.com/pdfcpu/pdfcpu); this
-// package walks the trailer chain itself to know the revisions, the
-// cross-reference style and the encryption state, and checks every
-// cross-reference offset it will build on. Input is untrusted: every offset,
-// length and /ByteRange is bounds-checked, and a damaged file is refused with
-// ErrMalformed rather than repaired, because an update on a repaired file
-// would not read the same in every viewer.
+// The cross-reference table is this package's own reading of the trailer
+// chain (classic tables, cross-reference streams, hybrid files); objects
+// are parsed by pdfcpu's object parser (github.com/pdfcpu/pdfcpu) and
+// decoded by its filters when they are needed, from the caller's bytes,
+// never copied whole. Reading every object up front, as pdfcpu's
+// api.ReadContext does, keeps each parsed object with its read buffer: ten
+// times the memory of this way for files of many small objects.
+//
+// Input is untrusted: every offset, length and /ByteRange is
+// bounds-checked, every cross-reference entry must point at its object,
+// and a damaged, truncated or encrypted file is refused (ErrMalformed,
+// ErrNotPDF, ErrEncrypted) rather than repaired, because an update on a
+// repaired file does not read the same in every viewer.
 package pades

@@ -1,22 +1,23 @@
 package pades
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
 
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
 var (
-	ErrNotPDF    = errors.New("pades: not a PDF file")
+	// ErrNotPDF: no %PDF- header, an empty file, …
+	ErrNotPDF = errors.New("pades: not a PDF file")
+	// ErrEncrypted: the trailer names an /Encrypt dictionary.
 	ErrEncrypted = errors.New("pades: the PDF is encrypted; decrypt it first")
+	// ErrMalformed is wrapped with the detail: fmt.Errorf("%w: xref at %d: …", ErrMalformed, …).
 	ErrMalformed = errors.New("pades: the PDF is damaged")
-	ErrDocMDP    = errors.New("pades: the document's certification (DocMDP) does not permit this change")
+	// ErrDocMDP: a certification signature forbids the change asked for.
+	ErrDocMDP = errors.New("pades: the document's certification (DocMDP) does not permit this change")
 )
 
 // Limits on the object graph walked while reading.
@@ -24,17 +25,17 @@ const (
 	maxTreeDepth  = 64        // page tree and field tree levels
 	maxPages      = 1 << 20   // pages in one document
 	maxFields     = 1 << 18   // form fields in one document
-	maxDecodeSize = 128 << 20 // one decoded stream (object streams, DSS entries)
+	maxDecodeSize = 128 << 20 // one decoded DSS stream
 )
 
 // Document is a parsed PDF. It refers to the caller's bytes, which must not
 // change while the Document is in use. A Document is safe for concurrent
-// reads; each Sign, AddDSS or AddDocTimeStamp writes a new file and leaves
+// use; each Sign, AddDSS or AddDocTimeStamp writes a new file and leaves
 // the Document as it was.
 type Document struct {
 	data    []byte
 	st      *structure
-	xt      *model.XRefTable
+	obj     *objects
 	root    types.IndirectRef
 	catalog types.Dict
 	pages   []types.IndirectRef // page objects in page order
@@ -44,15 +45,17 @@ type Document struct {
 // Open reads the structure of data (the whole file; not copied, not
 // modified). It checks the header, the trailer chain of every revision, that
 // the file is not encrypted, and that every cross-reference entry points at
-// the object it names; then finds the catalog, the pages, the AcroForm, the
-// signatures and the DSS.
+// the object it names; then finds the catalog and the pages. The AcroForm,
+// the signatures and the DSS are read when asked for.
 func Open(data []byte) (*Document, error) {
 	return OpenContext(context.Background(), data)
 }
 
-// OpenContext is Open with a context that bounds the time spent parsing.
+// OpenContext is Open with a context that bounds the walk of the page tree,
+// the longest part.
 func OpenContext(ctx context.Context, data []byte) (*Document, error) {
-	// 1. The trailer chain, walked by us: revisions, style, encryption.
+	// 1. The trailer chain and cross-reference table, walked by us:
+	// revisions, style, encryption, every entry.
 	st, err := readStructure(data)
 	if err != nil {
 		return nil, err
@@ -60,76 +63,20 @@ func OpenContext(ctx context.Context, data []byte) (*Document, error) {
 	if st.encrypted {
 		return nil, ErrEncrypted
 	}
-	// 2. The objects, read by pdfcpu.
-	xt, err := readObjects(ctx, data)
-	if err != nil {
+	d := &Document{data: data, st: st, obj: &objects{data: data, table: st.table}}
+	// 2. Every offset must point at its object: a table that points
+	// elsewhere is damage each reader repairs its own way.
+	if err := d.obj.checkOffsets(); err != nil {
 		return nil, err
 	}
-	d := &Document{data: data, st: st, xt: xt}
-	if err := d.mergeHybrid(); err != nil {
-		return nil, err
-	}
-	// 3. Every offset in the merged cross-reference table must point at its
-	// object: pdfcpu parses whatever it finds at an offset.
-	if err := d.checkOffsets(); err != nil {
-		return nil, err
-	}
+	// 3. The objects signing needs, parsed by pdfcpu when needed.
 	if err := d.readCatalog(); err != nil {
 		return nil, err
 	}
-	if err := d.readPages(); err != nil {
+	if err := d.readPages(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
-}
-
-// readObjects runs pdfcpu's reader over data.
-func readObjects(ctx context.Context, data []byte) (xt *model.XRefTable, err error) {
-	defer func() {
-		// pdfcpu is a large parser fed hostile input: a panic in it is a
-		// damaged file to us, not a crash of the signing service.
-		if r := recover(); r != nil {
-			xt, err = nil, fmt.Errorf("%w: the PDF parser failed: %v", ErrMalformed, r)
-		}
-	}()
-	limits := model.DefaultResourceLimits()
-	limits.MaxDecodeBytes = maxDecodeSize
-	conf := &model.Configuration{
-		Reader15:       true,
-		ValidationMode: model.ValidationRelaxed,
-		Eol:            types.EolLF,
-		Limits:         limits,
-	}
-	pc, err := pdfcpu.ReadWithContext(ctx, bytes.NewReader(data), conf)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("pades: reading the PDF: %w", ctx.Err())
-		}
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return pc.XRefTable, nil
-}
-
-// checkOffsets verifies that each in-use object outside an object stream
-// starts with "num gen obj" at its offset (ISO 32000-1 7.5.4).
-func (d *Document) checkOffsets() error {
-	for num, e := range d.xt.Table {
-		if e == nil || e.Free || e.ObjectStream != nil || num == 0 {
-			continue
-		}
-		if e.Offset == nil || e.Generation == nil {
-			continue // an object pdfcpu made up (e.g. a repaired free list head)
-		}
-		off := *e.Offset
-		if off <= 0 || off >= int64(len(d.data)) {
-			return fmt.Errorf("%w: object %d is at offset %d, outside the file", ErrMalformed, num, off)
-		}
-		if _, ok := objHeader(d.data, off, int64(num), int64(*e.Generation)); !ok {
-			return fmt.Errorf("%w: the cross-reference table puts object %d %d at offset %d, where it is not",
-				ErrMalformed, num, *e.Generation, off)
-		}
-	}
-	return nil
 }
 
 func (d *Document) readCatalog() error {
@@ -137,7 +84,11 @@ func (d *Document) readCatalog() error {
 	if !ok {
 		return fmt.Errorf("%w: no /Root in the trailer", ErrMalformed)
 	}
-	cat, ok := d.resolve(r).(types.Dict)
+	v, err := d.resolveErr(r)
+	if err != nil {
+		return err
+	}
+	cat, ok := v.(types.Dict)
 	if !ok {
 		return fmt.Errorf("%w: /Root %d %d R is not a dictionary", ErrMalformed, r.ObjectNumber, r.GenerationNumber)
 	}
@@ -145,20 +96,17 @@ func (d *Document) readCatalog() error {
 		return fmt.Errorf("%w: /Root is a /%s, not the catalog", ErrMalformed, t)
 	}
 	d.root, d.catalog = r, cat
-	size := d.xt.MaxObjNr + 1
-	for num := range d.xt.Table {
-		size = max(size, num+1)
-	}
-	if n, ok := integer(d.st.sections[0].trailer["Size"]); ok && n > int64(size) && n < 1<<31 {
+	size := len(d.st.table)
+	if n, ok := integer(d.st.sections[0].trailer["Size"]); ok && n > int64(size) && n < maxObjects {
 		size = int(n)
 	}
-	d.size = size
+	d.size = max(size, 1)
 	return nil
 }
 
 // readPages walks the page tree (ISO 32000-1 7.7.3) in order, guarding
 // against loops and depth; /Count is not trusted.
-func (d *Document) readPages() error {
+func (d *Document) readPages(ctx context.Context) error {
 	root, ok := d.catalog["Pages"].(types.IndirectRef)
 	if !ok {
 		return fmt.Errorf("%w: the catalog has no /Pages", ErrMalformed)
@@ -172,8 +120,15 @@ func (d *Document) readPages() error {
 		if seen[r.ObjectNumber.Value()] {
 			return fmt.Errorf("%w: the page tree loops at object %d", ErrMalformed, r.ObjectNumber)
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("pades: reading the page tree: %w", err)
+		}
 		seen[r.ObjectNumber.Value()] = true
-		node, ok := d.resolve(r).(types.Dict)
+		v, err := d.resolveErr(r)
+		if err != nil {
+			return err
+		}
+		node, ok := v.(types.Dict)
 		if !ok {
 			return fmt.Errorf("%w: page tree node %d is not a dictionary", ErrMalformed, r.ObjectNumber)
 		}
@@ -200,39 +155,26 @@ func (d *Document) readPages() error {
 }
 
 // resolve follows indirect references (ISO 32000-1 7.3.10): a reference to
-// a missing or free object is null.
+// a missing or free object is null, and so, here, is one to an object that
+// cannot be read; where that matters, resolveErr tells.
 func (d *Document) resolve(o types.Object) types.Object {
-	for i := 0; i < 32; i++ {
-		r, ok := o.(types.IndirectRef)
-		if !ok {
-			return o
-		}
-		e, found := d.xt.FindTableEntryForIndRef(&r)
-		if !found || e == nil || e.Free {
-			return nil
-		}
-		if e.Generation != nil && *e.Generation != r.GenerationNumber.Value() {
-			return nil
-		}
-		o = e.Object
-		if l, ok := o.(types.LazyObjectStreamObject); ok {
-			dec, err := decodeLazy(l)
-			if err != nil {
-				return nil
-			}
-			e.Object, o = dec, dec
-		}
-	}
-	return nil
+	v, _ := d.resolveErr(o)
+	return v
 }
 
-func decodeLazy(l types.LazyObjectStreamObject) (o types.Object, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			o, err = nil, fmt.Errorf("%w: object stream: %v", ErrMalformed, r)
+// resolveErr is resolve with the error of an unreadable object.
+func (d *Document) resolveErr(o types.Object) (types.Object, error) {
+	for i := 0; i < maxResolveDepth; i++ {
+		r, ok := o.(types.IndirectRef)
+		if !ok {
+			return o, nil
 		}
-	}()
-	return l.DecodedObject(context.Background())
+		var err error
+		if o, err = d.obj.get(r.ObjectNumber.Value(), r.GenerationNumber.Value(), 0); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w: references nest deeper than %d", ErrMalformed, maxResolveDepth)
 }
 
 // dict resolves o to a dictionary, nil when it is none.
@@ -248,35 +190,31 @@ func (d *Document) dict(o types.Object) types.Dict {
 
 // stream resolves o to a stream and decodes its data.
 func (d *Document) stream(o types.Object) ([]byte, error) {
-	sd, ok := d.resolve(o).(types.StreamDict)
+	v, err := d.resolveErr(o)
+	if err != nil {
+		return nil, err
+	}
+	sd, ok := v.(types.StreamDict)
 	if !ok {
 		return nil, fmt.Errorf("%w: expected a stream", ErrMalformed)
 	}
-	if sd.Content != nil {
-		return sd.Content, nil
+	// The filter pipeline needs /Filter and /DecodeParms direct.
+	for _, k := range []string{"Filter", "DecodeParms"} {
+		if _, ok := sd.Dict[k].(types.IndirectRef); ok {
+			sd.Dict = copyDict(sd.Dict)
+			sd.Dict[k] = d.resolve(sd.Dict[k])
+		}
 	}
-	if err := decodeStream(&sd); err != nil {
+	if sd.FilterPipeline, err = filters(sd.Dict); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(sd.FilterPipeline) == 0 {
+		return sd.Raw, nil
+	}
+	if err := decodeStream(&sd, maxDecodeSize); err != nil {
 		return nil, fmt.Errorf("%w: decoding a stream: %v", ErrMalformed, err)
 	}
 	return sd.Content, nil
-}
-
-func decodeStream(sd *types.StreamDict) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("decoder failure: %v", r)
-		}
-	}()
-	return sd.DecodeWithLimit(maxDecodeSize)
-}
-
-// generation returns the generation number of object num (0 for objects
-// in object streams, whose generation is 0 by definition).
-func (d *Document) generation(num int) int {
-	if e, ok := d.xt.Table[num]; ok && e != nil && e.Generation != nil && e.ObjectStream == nil {
-		return *e.Generation
-	}
-	return 0
 }
 
 // Version returns the PDF version: the header's, or the catalog's /Version

@@ -242,20 +242,14 @@ func trimDER(c []byte) []byte {
 // objectOffset is where object num is in the file: its own offset, or its
 // object stream's.
 func (d *Document) objectOffset(num int) int64 {
-	for i := 0; i < 2; i++ {
-		e, ok := d.xt.Table[num]
-		if !ok || e == nil {
-			return -1
-		}
-		if e.ObjectStream == nil {
-			if e.Offset == nil {
-				return -1
-			}
-			return *e.Offset
-		}
-		num = *e.ObjectStream
+	e := d.st.table.lookup(num)
+	if e.kind == entryCompressed {
+		e = d.st.table.lookup(int(e.off))
 	}
-	return -1
+	if e.kind != entryInUse {
+		return -1
+	}
+	return e.off
 }
 
 // docMDPOf returns P of a signature dictionary's DocMDP transform (ISO

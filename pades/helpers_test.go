@@ -286,11 +286,14 @@ func nssDir(tb testing.TB) string {
 	return pdfsigNSS.dir
 }
 
-// TestMain removes the shared NSS database after the tests.
+// TestMain removes the NSS database and the PDFBox and pdfcpu builds
+// shared by the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pdfsigNSS.dir != "" {
-		os.RemoveAll(pdfsigNSS.dir)
+	for _, dir := range []string{pdfsigNSS.dir, pdfbox.dir, pdfcpuCLI.dir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

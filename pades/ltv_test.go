@@ -114,7 +114,9 @@ func TestLTV(t *testing.T) {
 				t.Errorf("signature: whole %v, revision %d of %d", all[0].CoversWholeFile, all[0].Revision, len(da.Revisions()))
 			}
 			checkPdfsig(t, lta.Bytes(), 2)
+			checkPDFBox(t, lta.Bytes(), 2)
 			qpdfCheck(t, lta.Bytes())
+			pdfcpuValidate(t, lta.Bytes())
 			opensslTSVerify(t, lta.Bytes(), ts)
 			if versionLess(mustOpen(t, signed).Version(), "2.0") && esicLevel(da, da.dict(da.catalog["Extensions"])["ESIC"]) != esicCAdES {
 				t.Errorf("ESIC level lowered or lost: %v", da.catalog["Extensions"])

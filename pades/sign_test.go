@@ -66,6 +66,7 @@ func TestSignShapes(t *testing.T) {
 			}
 			checkPdfsig(t, out, 1)
 			qpdfCheck(t, out)
+			pdfcpuValidate(t, out)
 		})
 	}
 }
@@ -130,6 +131,18 @@ func checkStructure(t *testing.T, orig *Document, out []byte) {
 	if orig.st.sections[0].stream != d.st.sections[0].stream {
 		t.Errorf("cross-reference stream %v after %v", d.st.sections[0].stream, orig.st.sections[0].stream)
 	}
+	// /Size is one more than the highest object number (ISO 32000-1 7.5.5).
+	highest := 0
+	for num, e := range d.st.table {
+		if e.kind != 0 {
+			highest = num
+		}
+	}
+	size, _ := integer(d.st.sections[0].trailer["Size"])
+	oldSize, _ := integer(orig.st.sections[0].trailer["Size"])
+	if int(size) != highest+1 || size < oldSize {
+		t.Errorf("/Size %d: highest object %d, previous /Size %d", size, highest, oldSize)
+	}
 	// /ID keeps its first element.
 	oldID, _ := orig.st.sections[0].trailer["ID"].(types.Array)
 	newID, _ := d.st.sections[0].trailer["ID"].(types.Array)
@@ -167,6 +180,34 @@ func TestSignTwice(t *testing.T) {
 			checkPdfsig(t, two, 2)
 			qpdfCheck(t, two)
 		})
+	}
+}
+
+// TestSignConcurrent signs one Document from several goroutines: the same
+// options give the same bytes.
+func TestSignConcurrent(t *testing.T) {
+	t.Parallel()
+	d := mustOpen(t, qpdfTransform(t, genPDF(t, pdfSpec{Form: true, Pages: 2}), "--object-streams=generate"))
+	outs := make([][]byte, 4)
+	errs := make(chan error, len(outs))
+	for i := range outs {
+		go func() {
+			var b bytes.Buffer
+			err := d.Sign(context.Background(), &b, SignatureOptions{SigningTime: fixedTime, Appearance: &Appearance{Page: 2, Rect: [4]float64{10, 10, 200, 80}, Lines: []string{"x"}}},
+				func(context.Context, []byte) ([]byte, error) { return []byte{0x30, 0}, nil })
+			outs[i] = b.Bytes()
+			errs <- err
+		}()
+	}
+	for range outs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range outs {
+		if !bytes.Equal(outs[i], outs[0]) {
+			t.Errorf("output %d differs", i)
+		}
 	}
 }
 

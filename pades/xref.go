@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
@@ -16,7 +15,47 @@ const (
 	maxHeaderSlack = 1024    // %PDF- within the first KiB, as readers accept
 	dictWindow     = 1 << 16 // first try at a trailer dictionary's extent
 	maxDictWindow  = 4 << 20 // a trailer dictionary is never longer than this
+	maxObjects     = 4 << 20 // object numbers in one file
 )
+
+// Kinds of cross-reference entries (ISO 32000-1 7.5.4, 7.5.8.3); zero is
+// "not listed".
+const (
+	entryFree       = 1
+	entryInUse      = 2
+	entryCompressed = 3
+)
+
+// xent is the newest cross-reference entry of an object.
+type xent struct {
+	kind uint8
+	gen  uint16 // generation (in use)
+	idx  uint32 // index in the object stream (compressed)
+	off  int64  // offset (in use) or object stream number (compressed)
+}
+
+// xrefTable maps object numbers to their newest entries.
+type xrefTable []xent
+
+// lookup returns the entry of num, zero when unlisted.
+func (t xrefTable) lookup(num int) xent {
+	if num < 0 || num >= len(t) {
+		return xent{}
+	}
+	return t[num]
+}
+
+// merge sets num's entry unless a newer section set it already.
+func (t *xrefTable) merge(num int, e xent) {
+	if num >= len(*t) {
+		nt := make(xrefTable, min(max(num+1, 2*len(*t)), maxObjects))
+		copy(nt, *t)
+		*t = nt
+	}
+	if (*t)[num].kind == 0 {
+		(*t)[num] = e
+	}
+}
 
 // section is one cross-reference section of the trailer chain (ISO 32000-1
 // 7.5.4 and 7.5.5 for classic tables, 7.5.8 for streams).
@@ -36,6 +75,7 @@ type structure struct {
 	sections  []section // newest first
 	revisions []int64   // end of each revision, oldest first
 	encrypted bool
+	table     xrefTable // merged over all sections, the newest entry of each object
 }
 
 // readStructure checks the header and walks the trailer chain from the last
@@ -66,7 +106,7 @@ func readStructure(data []byte) (*structure, error) {
 			return nil, fmt.Errorf("%w: more than %d cross-reference sections", ErrMalformed, maxSections)
 		}
 		seen[off] = true
-		sec, err := readSection(data, off)
+		sec, err := readSection(data, off, &st.table)
 		if err != nil {
 			return nil, err
 		}
@@ -145,21 +185,30 @@ func parseStartxref(data []byte, pos int64) (off, end int64, ok bool) {
 	return off, p, true
 }
 
-// readSection reads the section at off: a classic table with its trailer, or
-// a cross-reference stream's dictionary. Entries of classic tables are
-// checked for syntax; their targets are checked later (checkOffsets).
-func readSection(data []byte, off int64) (section, error) {
+// readSection reads the section at off, a classic table with its trailer
+// or a cross-reference stream, and merges its entries into t.
+func readSection(data []byte, off int64, t *xrefTable) (section, error) {
 	sec := section{offset: off, prev: -1, xrefStm: -1}
 	if off < 0 || off >= int64(len(data)) {
 		return sec, fmt.Errorf("%w: cross-reference offset %d is outside the file", ErrMalformed, off)
 	}
 	p := skipSpace(data, off)
 	var err error
+	own := map[int]xent{} // this section's entries; the first listing wins
+	add := func(num int, e xent) error {
+		if _, dup := own[num]; !dup {
+			if len(own) >= maxObjects {
+				return fmt.Errorf("more than %d objects", maxObjects)
+			}
+			own[num] = e
+		}
+		return nil
+	}
 	if bytes.HasPrefix(data[p:], []byte("xref")) {
-		sec.trailer, err = readClassic(data, p+4)
+		sec.trailer, err = readClassic(data, p+4, add)
 	} else {
 		sec.stream = true
-		sec.trailer, err = readXRefStreamDict(data, p)
+		sec.trailer, err = readXRefStream(data, p, add)
 	}
 	if err != nil {
 		return sec, fmt.Errorf("%w: cross-reference section at %d: %v", ErrMalformed, off, err)
@@ -172,21 +221,34 @@ func readSection(data []byte, off int64) (section, error) {
 		sec.prev = prev
 	}
 	if v, ok := sec.trailer["XRefStm"]; ok && !sec.stream {
+		// A hybrid file (ISO 32000-1 7.5.8.4): objects in object streams
+		// are free in the table, for PDF 1.4 readers, and listed in the
+		// stream at /XRefStm, which a reader of streams consults for every
+		// object the table does not give. (pdfcpu lets the free entry win.)
 		x, ok := integer(v)
 		if !ok || x < 0 || x >= int64(len(data)) {
 			return sec, fmt.Errorf("%w: cross-reference section at %d: bad /XRefStm", ErrMalformed, off)
 		}
-		if _, err := readXRefStreamDict(data, skipSpace(data, x)); err != nil {
+		_, err := readXRefStream(data, skipSpace(data, x), func(num int, e xent) error {
+			if old, ok := own[num]; !ok || old.kind == entryFree {
+				own[num] = e
+			}
+			return nil
+		})
+		if err != nil {
 			return sec, fmt.Errorf("%w: /XRefStm at %d: %v", ErrMalformed, x, err)
 		}
 		sec.xrefStm = x
+	}
+	for num, e := range own {
+		t.merge(num, e)
 	}
 	return sec, nil
 }
 
 // readClassic reads the subsections of a classic table from p (just past
 // "xref") and the trailer dictionary after them (ISO 32000-1 7.5.4, 7.5.5).
-func readClassic(data []byte, p int64) (types.Dict, error) {
+func readClassic(data []byte, p int64, add func(int, xent) error) (types.Dict, error) {
 	for {
 		p = skipSpace(data, p)
 		if bytes.HasPrefix(data[p:], []byte("trailer")) {
@@ -199,112 +261,143 @@ func readClassic(data []byte, p int64) (types.Dict, error) {
 		}
 		q = skipSpace(data, q)
 		count, q, ok := readInt(data, q)
-		if !ok || first < 0 || count < 0 || count > int64(len(data))/18 {
+		if !ok || count > int64(len(data))/18 || first+count > maxObjects {
 			return nil, fmt.Errorf("bad subsection header at %d", p)
 		}
 		p = q
 		for i := int64(0); i < count; i++ {
-			if p, ok = readClassicEntry(data, p); !ok {
+			var e xent
+			if p, e, ok = readClassicEntry(data, p); !ok {
 				return nil, fmt.Errorf("bad entry %d of subsection %d at %d", i, first, p)
+			}
+			if num := int(first + i); num != 0 { // object 0 heads the free list
+				if err := add(num, e); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
 }
 
 // readClassicEntry reads "nnnnnnnnnn ggggg n|f" with its end-of-line.
-func readClassicEntry(data []byte, p int64) (int64, bool) {
+func readClassicEntry(data []byte, p int64) (int64, xent, bool) {
 	p = skipSpace(data, p)
-	var ok bool
-	if _, p, ok = readInt(data, p); !ok {
-		return p, false
+	off, p, ok := readInt(data, p)
+	if !ok {
+		return p, xent{}, false
 	}
 	p = skipBlanks(data, p)
-	if _, p, ok = readInt(data, p); !ok {
-		return p, false
+	gen, p, ok := readInt(data, p)
+	if !ok || gen > 65535 {
+		return p, xent{}, false
 	}
 	p = skipBlanks(data, p)
 	if p >= int64(len(data)) || (data[p] != 'n' && data[p] != 'f') {
-		return p, false
+		return p, xent{}, false
 	}
-	return p + 1, true
+	e := xent{kind: entryFree, gen: uint16(gen)}
+	if data[p] == 'n' {
+		e.kind, e.off = entryInUse, off
+	}
+	return p + 1, e, true
 }
 
-// readXRefStreamDict reads "n g obj << … >> stream" at p and returns the
-// dictionary, which must say /Type /XRef (ISO 32000-1 7.5.8.2).
-func readXRefStreamDict(data []byte, p int64) (types.Dict, error) {
-	q, ok := objHeader(data, p, -1, -1)
-	if !ok {
-		return nil, fmt.Errorf("neither \"xref\" nor an object at %d", p)
-	}
-	d, end, err := parseDictAt(data, q)
+// readXRefStream reads the cross-reference stream at p (ISO 32000-1
+// 7.5.8): its dictionary, which must say /Type /XRef, and its entries.
+func readXRefStream(data []byte, p int64, add func(int, xent) error) (types.Dict, error) {
+	dict, raw, err := rawStream(data, p)
 	if err != nil {
 		return nil, err
 	}
-	if name(d["Type"]) != "XRef" {
+	if name(dict["Type"]) != "XRef" {
 		return nil, fmt.Errorf("the object at %d is not a cross-reference stream", p)
 	}
-	if !bytes.HasPrefix(data[skipSpace(data, end):], []byte("stream")) {
-		return nil, fmt.Errorf("cross-reference stream at %d has no stream", p)
+	content, err := decodeRaw(dict, raw)
+	if err != nil {
+		return nil, err
 	}
-	return d, nil
-}
-
-// parseDictAt parses the dictionary starting at p (after whitespace) with
-// pdfcpu's object parser and returns it with the offset just past it.
-func parseDictAt(data []byte, p int64) (types.Dict, int64, error) {
-	p = skipSpace(data, p)
-	if !bytes.HasPrefix(data[p:], []byte("<<")) {
-		return nil, 0, fmt.Errorf("no dictionary at %d", p)
+	w, rowLen, err := xrefWidths(dict["W"])
+	if err != nil {
+		return nil, err
 	}
-	for w := int64(dictWindow); ; w *= 4 {
-		end := min(int64(len(data)), p+w)
-		s := string(data[p:end])
-		o, err := parseObjectSafe(&s)
-		if err == nil {
-			d, ok := o.(types.Dict)
-			if !ok {
-				return nil, 0, fmt.Errorf("no dictionary at %d", p)
+	size, _ := integer(dict["Size"])
+	index := types.Array{types.Integer(0), types.Integer(size)}
+	if ia, ok := dict["Index"].(types.Array); ok {
+		index = ia
+	}
+	pos := 0
+	for i := 0; i+1 < len(index); i += 2 {
+		first, ok1 := integer(index[i])
+		count, ok2 := integer(index[i+1])
+		if !ok1 || !ok2 || first < 0 || count < 0 || count > int64(len(content)/rowLen) || first+count > maxObjects {
+			return nil, fmt.Errorf("bad /Index")
+		}
+		for j := int64(0); j < count; j++ {
+			if pos+rowLen > len(content) {
+				return nil, fmt.Errorf("the stream is shorter than /Index says")
 			}
-			return d, end - int64(len(s)), nil
-		}
-		if end == int64(len(data)) || w >= maxDictWindow {
-			return nil, 0, fmt.Errorf("unreadable dictionary at %d: %v", p, err)
+			row := content[pos : pos+rowLen]
+			pos += rowLen
+			typ := int64(1) // ISO 32000-1 Table 17: type 1 when the field is absent
+			if w[0] > 0 {
+				typ = beInt(row[:w[0]])
+			}
+			f2, f3 := beInt(row[w[0]:w[0]+w[1]]), beInt(row[w[0]+w[1]:])
+			var e xent
+			switch typ {
+			case 0:
+				e = xent{kind: entryFree}
+			case 1:
+				if f3 > 65535 {
+					return nil, fmt.Errorf("bad generation %d", f3)
+				}
+				e = xent{kind: entryInUse, off: f2, gen: uint16(f3)}
+			case 2:
+				if f3 > 1<<31 {
+					return nil, fmt.Errorf("bad object stream index %d", f3)
+				}
+				e = xent{kind: entryCompressed, off: f2, idx: uint32(f3)}
+			default:
+				continue // ISO 32000-1 7.5.8.3: other types are references to null
+			}
+			if num := int(first + j); num != 0 {
+				if err := add(num, e); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
+	return dict, nil
 }
 
-// parseObjectSafe runs pdfcpu's parser, turning a panic on hostile input
-// into an error.
-func parseObjectSafe(s *string) (o types.Object, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			o, err = nil, fmt.Errorf("parser failure: %v", r)
+// xrefWidths reads /W: three field widths of up to 8 bytes.
+func xrefWidths(o types.Object) ([3]int, int, error) {
+	var w [3]int
+	wa, _ := o.(types.Array)
+	if len(wa) != 3 {
+		return w, 0, fmt.Errorf("/W has %d entries", len(wa))
+	}
+	rowLen := 0
+	for i, x := range wa {
+		n, ok := integer(x)
+		if !ok || n < 0 || n > 8 {
+			return w, 0, fmt.Errorf("bad /W")
 		}
-	}()
-	return model.ParseObject(s)
+		w[i] = int(n)
+		rowLen += int(n)
+	}
+	if w[1] == 0 {
+		return w, 0, fmt.Errorf("bad /W")
+	}
+	return w, rowLen, nil
 }
 
-// objHeader matches "num gen obj" at p (after whitespace) and returns the
-// offset past "obj". num or gen of -1 match any value.
-func objHeader(data []byte, p int64, num, gen int64) (int64, bool) {
-	p = skipSpace(data, p)
-	n, p, ok := readInt(data, p)
-	if !ok || (num >= 0 && n != num) {
-		return 0, false
+func beInt(b []byte) int64 {
+	var n int64
+	for _, c := range b {
+		n = n<<8 | int64(c)
 	}
-	q := skipBlanksEOL(data, p)
-	if q == p {
-		return 0, false
-	}
-	g, p, ok := readInt(data, q)
-	if !ok || (gen >= 0 && g != gen) {
-		return 0, false
-	}
-	q = skipBlanksEOL(data, p)
-	if q == p || !bytes.HasPrefix(data[q:], []byte("obj")) {
-		return 0, false
-	}
-	return q + 3, true
+	return n
 }
 
 // revisionEnds finds where each revision ends: just past the %%EOF that
@@ -340,59 +433,4 @@ func revisionEnds(data []byte, secs []section, lastEnd int64) []int64 {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
-}
-
-func isSpace(c byte) bool {
-	switch c {
-	case 0, '\t', '\n', '\f', '\r', ' ':
-		return true
-	}
-	return false
-}
-
-// skipSpace skips white space and comments (ISO 32000-1 7.2.2, 7.2.3).
-func skipSpace(data []byte, p int64) int64 {
-	for p < int64(len(data)) {
-		switch c := data[p]; {
-		case isSpace(c):
-			p++
-		case c == '%' && !bytes.HasPrefix(data[p:], []byte("%%EOF")):
-			for p < int64(len(data)) && data[p] != '\n' && data[p] != '\r' {
-				p++
-			}
-		default:
-			return p
-		}
-	}
-	return p
-}
-
-// skipBlanks skips spaces only, inside a classic table entry.
-func skipBlanks(data []byte, p int64) int64 {
-	for p < int64(len(data)) && data[p] == ' ' {
-		p++
-	}
-	return p
-}
-
-// skipBlanksEOL skips white space without comments.
-func skipBlanksEOL(data []byte, p int64) int64 {
-	for p < int64(len(data)) && isSpace(data[p]) {
-		p++
-	}
-	return p
-}
-
-// readInt reads an unsigned decimal integer of at most 18 digits at p.
-func readInt(data []byte, p int64) (int64, int64, bool) {
-	var n int64
-	start := p
-	for p < int64(len(data)) && data[p] >= '0' && data[p] <= '9' {
-		if p-start >= 18 {
-			return 0, p, false
-		}
-		n = n*10 + int64(data[p]-'0')
-		p++
-	}
-	return n, p, p > start
 }
