@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -48,4 +49,24 @@ func BenchmarkPAdES100K(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkPAdESLarge signs 1 MB and 20 MB PDFs at B-T and B-LTA in process
+// (make bench measures whole processes, with peak RSS, in signer/bench).
+func BenchmarkPAdESLarge(b *testing.B) {
+	_, seal, svc := benchFixture(b)
+	ctx := context.Background()
+	for _, mb := range []int{1, 20} {
+		pdf := pdfcorpus.BigBytes(mb)
+		for _, level := range []cades.Level{cades.LevelBT, cades.LevelBLTA} {
+			b.Run(fmt.Sprintf("%dMB/%s", mb, level), func(b *testing.B) {
+				b.SetBytes(int64(len(pdf)))
+				for b.Loop() {
+					if _, err := svc.SignPDF(ctx, benchRequest(seal, level), pdf); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
