@@ -195,67 +195,9 @@ func TestPAdESCorpusAndLevels(t *testing.T) {
 	}
 }
 
-// checkPDF runs the independent verifiers on a signed file: pdfsig checks
-// every CMS signature (poppler 22.12 lists document time-stamps but cannot
-// verify them: openssl ts does), qpdf the structure, pdfcpu both, PDFBox
-// lists the signatures.
 func checkPDF(t *testing.T, path string, signatures int, caFile string) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := pades.Open(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := doc.Signatures()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != signatures {
-		t.Fatalf("the file has %d signatures, want %d", len(all), signatures)
-	}
-	sigs := pdfcheck.Pdfsig(t, path, "")
-	if len(sigs) != signatures {
-		t.Fatalf("pdfsig lists %d signatures, want %d", len(sigs), signatures)
-	}
-	for i, s := range sigs {
-		if all[i].Type == "DocTimeStamp" {
-			signed, err := readAll(all[i].SignedBytes(data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pdfcheck.OpenSSLTSVerify(t, signed, all[i].Contents, caFile, "")
-			continue
-		}
-		if !s.SignatureValid {
-			t.Errorf("pdfsig: signature %d (%s) is not valid:\n%s", s.Index, s.SubFilter, s.Raw)
-		}
-	}
-	pdfcheck.QpdfCheck(t, path)
-	pdfcheck.PdfcpuValidate(t, path)
-	// pdfcpu checks every CMS and token too; offline it leaves revocation
-	// "unknown" (it does not match the /DSS OCSP responses to the
-	// certificates), so the check is that it finds nothing invalid.
-	psigs, raw, err := pdfcheck.PdfcpuSignaturesErr(t, path, pdfcheck.PdfcpuOptions{TrustedCerts: []string{caFile}, All: true})
-	if err != nil {
-		t.Fatalf("pdfcpu signatures validate: %v\n%s", err, raw)
-	}
-	for _, ps := range psigs {
-		if ps.Invalid() || ps.DocModified == "true" {
-			t.Errorf("pdfcpu: signature %s (%s) is invalid:\n%s", ps.Field, ps.SubFilter, ps.Raw)
-		}
-	}
-	if got := len(pdfcheck.PDFBoxSignatures(t, path)); got != signatures {
-		t.Errorf("PDFBox lists %d signatures, want %d", got, signatures)
-	}
-}
-
-func readAll(r interface{ Read([]byte) (int, error) }) ([]byte, error) {
-	var b bytes.Buffer
-	_, err := b.ReadFrom(r)
-	return b.Bytes(), err
+	pdfcheck.SignedPDF(t, path, signatures, caFile)
 }
 
 func signatureCount(t *testing.T, pdf []byte) int {
