@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -308,6 +309,10 @@ func (d *Document) newFieldName(want string) (string, error) {
 		return "", err
 	}
 	if want != "" {
+		// ISO 32000-1 12.7.3.2: a partial field name has no period.
+		if strings.Contains(want, ".") {
+			return "", fmt.Errorf("pades: field name %q: a field name has no period", want)
+		}
 		if names[want] {
 			return "", fmt.Errorf("pades: a form field named %q exists", want)
 		}

@@ -285,6 +285,7 @@ func TestSignErrors(t *testing.T) {
 		want error
 	}{
 		{"existing field name", SignatureOptions{FieldName: "Navn"}, ok, nil},
+		{"field name with a period", SignatureOptions{FieldName: "a.b"}, ok, nil},
 		{"page out of range", SignatureOptions{Appearance: &Appearance{Page: 2, Rect: [4]float64{0, 0, 100, 50}}}, ok, nil},
 		{"empty rectangle", SignatureOptions{Appearance: &Appearance{Page: 1, Rect: [4]float64{100, 100, 100, 150}}}, ok, nil},
 		{"bad DocMDP", SignatureOptions{DocMDP: 4}, ok, nil},
