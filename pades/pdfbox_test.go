@@ -253,7 +253,7 @@ func TestSignProducers(t *testing.T) {
 			d := mustOpen(t, orig)
 			out := signPKCS7(t, d, SignatureOptions{Name: "Jens Hansen", Reason: "Godkendt", Location: "København"})
 			checkStructure(t, d, out)
-			if names, _ := mustOpen(t, out).fieldNames(); sh.form != names["Navn"] {
+			if names, _ := mustOpen(t, out).reader().fieldNames(); sh.form != names["Navn"] {
 				t.Errorf("field Navn present %v, want %v", names["Navn"], sh.form)
 			}
 			checkPdfsig(t, out, 1)

@@ -61,7 +61,7 @@ func TestSignShapes(t *testing.T) {
 				t.Fatal("the signed file does not start with the original bytes")
 			}
 			checkStructure(t, d, out)
-			if names, _ := mustOpen(t, out).fieldNames(); sh.form != names["Navn"] {
+			if names, _ := mustOpen(t, out).reader().fieldNames(); sh.form != names["Navn"] {
 				t.Errorf("field Navn present %v, want %v", names["Navn"], sh.form)
 			}
 			checkPdfsig(t, out, 1)
@@ -111,11 +111,11 @@ func checkStructure(t *testing.T, orig *Document, out []byte) {
 		t.Errorf("last signature: name %q location %q reason %q", s.Name, s.Location, s.Reason)
 	}
 	// Every field of the original is still in the form, and the new one.
-	before, err := orig.fieldNames()
+	before, err := orig.reader().fieldNames()
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := d.fieldNames()
+	after, err := d.reader().fieldNames()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func checkStructure(t *testing.T, orig *Document, out []byte) {
 	if v := d.Version(); versionLess(v, "1.7") {
 		t.Errorf("version %s after signing", v)
 	}
-	if versionLess(orig.Version(), "2.0") && esicLevel(d, d.dict(d.catalog["Extensions"])["ESIC"]) != esicCAdES {
+	if versionLess(orig.Version(), "2.0") && esicLevel(d.reader(), d.dict(d.catalog["Extensions"])["ESIC"]) != esicCAdES {
 		t.Errorf("no ESIC extension level %d in %v", esicCAdES, d.catalog["Extensions"])
 	}
 }
@@ -314,4 +314,27 @@ func TestSignErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDamagedObjects: an object the update would build on cannot be read.
+// Treating it as null would drop what it holds (here the form's fields);
+// Sign, AddDSS and Signatures must fail instead.
+func TestDamagedObjects(t *testing.T) {
+	t.Parallel()
+	good := genPDF(t, pdfSpec{Form: true})
+	// Same length, so that the cross-reference offsets stay right.
+	bad := bytes.Replace(good, []byte("/DA (/Helv 0 Tf 0 g) /DR"), []byte("/DA "+strings.Repeat("[", 17)+"/DR"), 1)
+	if bytes.Equal(bad, good) || len(bad) != len(good) {
+		t.Fatal("fixture not damaged")
+	}
+	d := mustOpen(t, bad)
+	if _, err := d.Signatures(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Signatures: %v", err)
+	}
+	var out bytes.Buffer
+	err := d.Sign(context.Background(), &out, SignatureOptions{}, func(context.Context, []byte) ([]byte, error) { return []byte{0x30, 0}, nil })
+	if !errors.Is(err, ErrMalformed) || out.Len() != 0 {
+		t.Errorf("Sign: %v, %d bytes", err, out.Len())
+	}
+	t.Log(err)
 }
