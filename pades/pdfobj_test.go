@@ -52,9 +52,9 @@ func TestTextStrings(t *testing.T) {
 	}
 	// PDFDocEncoding (ISO 32000-1 Annex D.2) and UTF-8 with a BOM (PDF 2.0).
 	for raw, want := range map[string]string{
-		"K\xf8benhavn":      "København",
+		"K\xf8benhavn":            "København",
 		"\x80 \x8f\x90 \x93 \xa0": "• ‘’ ﬁ €",
-		"\xef\xbb\xbfÆble":  "Æble",
+		"\xef\xbb\xbfÆble":        "Æble",
 	} {
 		if got := textString(types.StringLiteral(escapeLiteral([]byte(raw)))); got != want {
 			t.Errorf("textString(%q) = %q, want %q", raw, got, want)
