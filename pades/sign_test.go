@@ -338,3 +338,19 @@ func TestDamagedObjects(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestSignAdbeSubFilter: a caller's other SubFilter is written as asked,
+// without the ETSI extension that only ETSI.CAdES.detached needs.
+func TestSignAdbeSubFilter(t *testing.T) {
+	t.Parallel()
+	d := mustOpen(t, genPDF(t, pdfSpec{Version: "1.6"}))
+	out := signPKCS7(t, d, SignatureOptions{SubFilter: "adbe.pkcs7.detached"})
+	s := mustSignatures(t, out)
+	if s[0].SubFilter != "adbe.pkcs7.detached" {
+		t.Errorf("SubFilter %q", s[0].SubFilter)
+	}
+	if ext := mustOpen(t, out).catalog["Extensions"]; ext != nil {
+		t.Errorf("extensions %v", ext)
+	}
+	checkPdfsig(t, out, 1)
+}
