@@ -177,6 +177,37 @@ func (d *Document) resolveErr(o types.Object) (types.Object, error) {
 	return nil, fmt.Errorf("%w: references nest deeper than %d", ErrMalformed, maxResolveDepth)
 }
 
+// reader reads objects for one operation and keeps the first error: where
+// an update builds on an object, one that cannot be read must not pass for
+// null, or the update would drop what it held (fields, annotations, DSS
+// entries); and a validator must not miss a signature.
+type reader struct {
+	*Document
+	err error
+}
+
+func (d *Document) reader() *reader { return &reader{Document: d} }
+
+// resolve is Document.resolve, keeping the first error.
+func (r *reader) resolve(o types.Object) types.Object {
+	v, err := r.Document.resolveErr(o)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return v
+}
+
+// dict resolves o to a dictionary, nil when it is none.
+func (r *reader) dict(o types.Object) types.Dict {
+	switch v := r.resolve(o).(type) {
+	case types.Dict:
+		return v
+	case types.StreamDict:
+		return v.Dict
+	}
+	return nil
+}
+
 // dict resolves o to a dictionary, nil when it is none.
 func (d *Document) dict(o types.Object) types.Dict {
 	switch v := d.resolve(o).(type) {

@@ -36,6 +36,18 @@ const maxDSSItems = 1 << 16
 // DSS returns the document's Document Security Store, or nil, nil when the
 // file has none.
 func (d *Document) DSS() (*DSS, error) {
+	r := d.reader()
+	out, err := r.dss()
+	if err == nil {
+		err = r.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (d *reader) dss() (*DSS, error) {
 	dss := d.dict(d.catalog["DSS"])
 	if dss == nil {
 		return nil, nil
@@ -78,7 +90,7 @@ func (d *Document) DSS() (*DSS, error) {
 }
 
 // streams decodes an array of streams; absent is empty.
-func (d *Document) streams(o types.Object) ([][]byte, error) {
+func (d *reader) streams(o types.Object) ([][]byte, error) {
 	if d.resolve(o) == nil {
 		return nil, nil
 	}
@@ -139,6 +151,10 @@ func cleanHex(b []byte) string {
 // 12.8.2.2.2, Table 257, P: incremental updates that only add a DSS or a
 // document time-stamp are not changes).
 func (d *Document) AddDSS(w io.Writer, dss DSS) error {
+	return d.reader().addDSS(w, dss)
+}
+
+func (d *reader) addDSS(w io.Writer, dss DSS) error {
 	u := d.newUpdate()
 	old := d.dict(d.catalog["DSS"])
 	b := dssBuilder{d: d, u: u, byHash: map[[32]byte]types.IndirectRef{}}
@@ -190,6 +206,9 @@ func (d *Document) AddDSS(w io.Writer, dss DSS) error {
 	if err := u.finish(); err != nil {
 		return err
 	}
+	if d.err != nil {
+		return d.err // an object the update builds on could not be read
+	}
 	if _, err := w.Write(d.data); err != nil {
 		return fmt.Errorf("pades: writing: %w", err)
 	}
@@ -201,7 +220,7 @@ func (d *Document) AddDSS(w io.Writer, dss DSS) error {
 
 // dssBuilder writes DSS streams once each and keeps the arrays.
 type dssBuilder struct {
-	d      *Document
+	d      *reader
 	u      *update
 	byHash map[[32]byte]types.IndirectRef
 	lists  map[string]types.Array

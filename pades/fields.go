@@ -71,7 +71,7 @@ type field struct {
 
 // fields walks the AcroForm field tree (ISO 32000-1 12.7.3.1) and returns
 // the terminal fields. A missing AcroForm gives none.
-func (d *Document) fields() ([]field, error) {
+func (d *reader) fields() ([]field, error) {
 	form := d.dict(d.catalog["AcroForm"])
 	if form == nil {
 		return nil, nil
@@ -145,6 +145,18 @@ func (d *Document) fields() ([]field, error) {
 // (/Sig signatures and /DocTimeStamp document time-stamps), in the order of
 // their dictionaries in the file.
 func (d *Document) Signatures() ([]Signature, error) {
+	r := d.reader()
+	sigs, err := r.signatures()
+	if err == nil {
+		err = r.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sigs, nil
+}
+
+func (d *reader) signatures() ([]Signature, error) {
 	fs, err := d.fields()
 	if err != nil {
 		return nil, err
@@ -170,7 +182,7 @@ func (d *Document) Signatures() ([]Signature, error) {
 }
 
 // signature reads a signature or document time-stamp dictionary.
-func (d *Document) signature(v types.Dict) Signature {
+func (d *reader) signature(v types.Dict) Signature {
 	s := Signature{
 		Type:        name(d.resolve(v["Type"])),
 		SubFilter:   name(d.resolve(v["SubFilter"])),
@@ -254,7 +266,7 @@ func (d *Document) objectOffset(num int) int64 {
 
 // docMDPOf returns P of a signature dictionary's DocMDP transform (ISO
 // 32000-1 12.8.2.2, Table 254: default 2), 0 when it has none.
-func (d *Document) docMDPOf(v types.Dict) int {
+func (d *reader) docMDPOf(v types.Dict) int {
 	refs, _ := d.resolve(v["Reference"]).(types.Array)
 	for _, o := range refs {
 		sr := d.dict(o)
@@ -279,6 +291,10 @@ func (d *Document) docMDPOf(v types.Dict) int {
 // one /Perms /DocMDP names (ISO 32000-1 12.8.4, Table 258): 1 no changes,
 // 2 form filling and signing, 3 also annotations. 0 if there is none.
 func (d *Document) Certification() int {
+	return d.reader().certification()
+}
+
+func (d *reader) certification() int {
 	perms := d.dict(d.catalog["Perms"])
 	if perms == nil {
 		return 0
@@ -291,7 +307,7 @@ func (d *Document) Certification() int {
 }
 
 // fieldNames returns the set of fully qualified names of all fields.
-func (d *Document) fieldNames() (map[string]bool, error) {
+func (d *reader) fieldNames() (map[string]bool, error) {
 	fs, err := d.fields()
 	if err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ const widgetFlags = 4 | 128
 // widget dictionaries) with value sigRef, puts the widget on its page and
 // the field in the AcroForm with /SigFlags 3 (SignaturesExist, AppendOnly;
 // Table 219).
-func (d *Document) addSigField(u *update, fieldName string, sigRef types.IndirectRef, a *Appearance) error {
+func (d *reader) addSigField(u *update, fieldName string, sigRef types.IndirectRef, a *Appearance) error {
 	if len(d.pages) == 0 {
 		return fmt.Errorf("%w: the document has no pages", ErrMalformed)
 	}
@@ -88,7 +88,7 @@ func (d *Document) addSigField(u *update, fieldName string, sigRef types.Indirec
 
 // rotation returns the page's /Rotate, inherited (ISO 32000-1 7.7.3.4),
 // as 0, 90, 180 or 270.
-func (d *Document) rotation(page types.Dict) int {
+func (d *reader) rotation(page types.Dict) int {
 	node := page
 	for i := 0; node != nil && i < maxTreeDepth; i++ {
 		if v, ok := integer(d.resolve(node["Rotate"])); ok {
@@ -101,7 +101,7 @@ func (d *Document) rotation(page types.Dict) int {
 
 // addAnnot appends widget to the page's /Annots: in the page when the
 // array is direct or absent, in the array object when it is indirect.
-func (d *Document) addAnnot(u *update, pageRef types.IndirectRef, page types.Dict, widget types.IndirectRef) error {
+func (d *reader) addAnnot(u *update, pageRef types.IndirectRef, page types.Dict, widget types.IndirectRef) error {
 	if page == nil {
 		return fmt.Errorf("%w: page object %d is not a dictionary", ErrMalformed, pageRef.ObjectNumber)
 	}
@@ -121,7 +121,7 @@ func (d *Document) addAnnot(u *update, pageRef types.IndirectRef, page types.Dic
 
 // addToForm adds the field to /AcroForm /Fields and sets /SigFlags 3
 // (ISO 32000-1 12.7.2, Tables 218 and 219), creating the AcroForm if need be.
-func (d *Document) addToForm(u *update, fieldRef types.IndirectRef) error {
+func (d *reader) addToForm(u *update, fieldRef types.IndirectRef) error {
 	change := func(form types.Dict) (types.Dict, error) {
 		f := copyDict(form)
 		flags, _ := integer(d.resolve(form["SigFlags"]))
@@ -177,7 +177,7 @@ func appendRef(arr types.Array, r types.IndirectRef) types.Array {
 
 // addPerms names the certification signature in the catalog's /Perms
 // /DocMDP (ISO 32000-1 12.8.4, Table 258).
-func (d *Document) addPerms(u *update, sigRef types.IndirectRef) error {
+func (d *reader) addPerms(u *update, sigRef types.IndirectRef) error {
 	if pr, ok := d.catalog["Perms"].(types.IndirectRef); ok {
 		if perms := d.dict(pr); perms != nil {
 			p := copyDict(perms)
@@ -198,7 +198,7 @@ func (d *Document) addPerms(u *update, sigRef types.IndirectRef) error {
 // 2.0 (ISO 32000-1 7.12.2; EN 319 142-1 clause 5) unless an equal or higher
 // level is declared, and raises the catalog /Version to the extension's base
 // version 1.7 (ISO 32000-1 7.12.3: BaseVersion is at most the file's).
-func (d *Document) declareESIC(u *update, level int) {
+func (d *reader) declareESIC(u *update, level int) {
 	v := d.Version()
 	if !versionLess(v, "2.0") {
 		return // ISO 32000-2 has PAdES built in
@@ -224,7 +224,7 @@ func (d *Document) declareESIC(u *update, level int) {
 
 // esicLevel returns the highest ESIC extension level declared in o, a
 // developer extensions dictionary or (PDF 2.0) an array of them.
-func esicLevel(d *Document, o types.Object) int {
+func esicLevel(d *reader, o types.Object) int {
 	best := 0
 	consider := func(x types.Object) {
 		if e := d.dict(x); e != nil {

@@ -118,7 +118,7 @@ func TestLTV(t *testing.T) {
 			qpdfCheck(t, lta.Bytes())
 			pdfcpuValidate(t, lta.Bytes())
 			opensslTSVerify(t, lta.Bytes(), ts)
-			if versionLess(mustOpen(t, signed).Version(), "2.0") && esicLevel(da, da.dict(da.catalog["Extensions"])["ESIC"]) != esicCAdES {
+			if versionLess(mustOpen(t, signed).Version(), "2.0") && esicLevel(da.reader(), da.dict(da.catalog["Extensions"])["ESIC"]) != esicCAdES {
 				t.Errorf("ESIC level lowered or lost: %v", da.catalog["Extensions"])
 			}
 		})

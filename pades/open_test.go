@@ -97,6 +97,7 @@ func TestOpenRefuses(t *testing.T) {
 		{"xref entry off by one", shiftEntry(t, good), ErrMalformed},
 		{"Prev loop", selfPrev(t, good), ErrMalformed},
 		{"encrypted (qpdf, AES-256)", qpdfTransform(t, good, "--encrypt", "user", "owner", "256", "--"), ErrEncrypted},
+		{"encrypted (qpdf, AES-128, object streams)", qpdfTransform(t, good, "--object-streams=generate", "--encrypt", "", "owner", "128", "--use-aes=y", "--"), ErrEncrypted},
 		{"encrypted (qpdf, RC4, empty user password)", qpdfTransform(t, good, "--allow-weak-crypto", "--encrypt", "", "owner", "128", "--use-aes=n", "--"), ErrEncrypted},
 	}
 	for _, tt := range tests {

@@ -166,10 +166,9 @@ var pdfcpuCLI struct {
 	err  string
 }
 
-// pdfcpuValidate runs `pdfcpu validate` (relaxed mode: the test files use
-// standard 14 fonts without widths, which strict mode wants) over data,
-// with the CLI built from the module this package uses.
-func pdfcpuValidate(tb testing.TB, data []byte) {
+// pdfcpuBinary builds the pdfcpu CLI of the module version this package
+// uses, once per test binary.
+func pdfcpuBinary(tb testing.TB) string {
 	tb.Helper()
 	goTool := needTool(tb, "go")
 	pdfcpuCLI.once.Do(func() {
@@ -188,16 +187,79 @@ func pdfcpuValidate(tb testing.TB, data []byte) {
 	if pdfcpuCLI.err != "" {
 		tb.Fatal(pdfcpuCLI.err)
 	}
+	return filepath.Join(pdfcpuCLI.dir, "pdfcpu")
+}
+
+// pdfcpuValidate runs `pdfcpu validate` (relaxed mode: the test files use
+// standard 14 fonts without widths, which strict mode wants) over data.
+func pdfcpuValidate(tb testing.TB, data []byte) {
+	tb.Helper()
+	bin := pdfcpuBinary(tb)
 	path := filepath.Join(tb.TempDir(), "validate.pdf")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	// -c disable: no configuration directory in the user's home.
-	out, err := exec.Command(filepath.Join(pdfcpuCLI.dir, "pdfcpu"), "validate", "-c", "disable", path).CombinedOutput()
+	out, err := exec.Command(bin, "validate", "-c", "disable", path).CombinedOutput()
 	// Relaxed mode repairs what it can and says so: a repair is a failure.
 	if err != nil || !strings.Contains(string(out), "validation ok") || strings.Contains(string(out), "repaired") {
 		tb.Errorf("pdfcpu validate: %v\n%s", err, out)
 	} else if strings.Contains(string(out), "skipped") {
 		tb.Logf("pdfcpu validate:\n%s", out)
+	}
+}
+
+// viaProducer rewrites the file of s with another PDF writer: run gets the
+// input and output paths.
+func viaProducer(s pdfSpec, run func(tb testing.TB, in, out string) *exec.Cmd) func(testing.TB) []byte {
+	return func(tb testing.TB) []byte {
+		tb.Helper()
+		dir := tb.TempDir()
+		in, out := filepath.Join(dir, "in.pdf"), filepath.Join(dir, "out.pdf")
+		if err := os.WriteFile(in, genPDF(tb, s), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		cmd := run(tb, in, out)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("%s: %v\n%s", cmd.Path, err, msg)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+}
+
+var producerShapes = []shape{
+	{"written by cairo (pdftocairo)", viaProducer(pdfSpec{Pages: 2, Image: true}, func(tb testing.TB, in, out string) *exec.Cmd {
+		return exec.Command(needTool(tb, "pdftocairo"), "-pdf", in, out)
+	}), false},
+	{"written by poppler (pdfunite)", viaProducer(pdfSpec{Pages: 2, Form: true}, func(tb testing.TB, in, out string) *exec.Cmd {
+		return exec.Command(needTool(tb, "pdfunite"), in, in, out)
+	}), true},
+	{"written by pdfcpu (optimize)", viaProducer(pdfSpec{Pages: 3, Form: true, Inherit: true, Tree: true}, func(tb testing.TB, in, out string) *exec.Cmd {
+		return exec.Command(pdfcpuBinary(tb), "optimize", "-c", "disable", in, out)
+	}), true},
+}
+
+// TestSignProducers signs files other writers made.
+func TestSignProducers(t *testing.T) {
+	t.Parallel()
+	for _, sh := range producerShapes {
+		t.Run(sh.name, func(t *testing.T) {
+			t.Parallel()
+			orig := sh.make(t)
+			d := mustOpen(t, orig)
+			out := signPKCS7(t, d, SignatureOptions{Name: "Jens Hansen", Reason: "Godkendt", Location: "København"})
+			checkStructure(t, d, out)
+			if names, _ := mustOpen(t, out).reader().fieldNames(); sh.form != names["Navn"] {
+				t.Errorf("field Navn present %v, want %v", names["Navn"], sh.form)
+			}
+			checkPdfsig(t, out, 1)
+			checkPDFBox(t, out, 1)
+			qpdfCheck(t, out)
+			pdfcpuValidate(t, out)
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -65,6 +66,10 @@ type TimeStampOptions struct {
 // and calls contents once more; a second miss is an error. Nothing is
 // written to w unless everything before succeeded.
 func (d *Document) Sign(ctx context.Context, w io.Writer, opts SignatureOptions, contents ContentsFunc) error {
+	return d.reader().sign(ctx, w, opts, contents)
+}
+
+func (d *reader) sign(ctx context.Context, w io.Writer, opts SignatureOptions, contents ContentsFunc) error {
 	if opts.Hash == 0 {
 		opts.Hash = crypto.SHA256
 	}
@@ -80,13 +85,13 @@ func (d *Document) Sign(ctx context.Context, w io.Writer, opts SignatureOptions,
 	// ISO 32000-1 12.8.2.2.2 (Table 254, P): with P=1 no change is permitted,
 	// a new signature included. DSS and document time-stamps are another
 	// matter (see AddDSS).
-	if d.Certification() == 1 {
+	if d.certification() == 1 {
 		return fmt.Errorf("%w: the document is certified with P=1 (no changes)", ErrDocMDP)
 	}
 	if opts.DocMDP != 0 {
 		// ISO 32000-1 12.8.2.2.1: a certification signature is the first
 		// signature in the document.
-		sigs, err := d.Signatures()
+		sigs, err := d.signatures()
 		if err != nil {
 			return err
 		}
@@ -144,7 +149,7 @@ func (d *Document) AddDocTimeStamp(ctx context.Context, w io.Writer, opts TimeSt
 		"SubFilter": types.Name("ETSI.RFC3161"),
 	}
 	job := signJob{hash: opts.Hash, size: opts.ContentsSize, field: opts.FieldName, dict: dict, esic: esicLTV}
-	return d.writeSigned(ctx, w, job, token)
+	return d.reader().writeSigned(ctx, w, job, token)
 }
 
 // signJob is what Sign and AddDocTimeStamp have in common.
@@ -169,7 +174,7 @@ type slot struct {
 // place once the update's length is known: "[0 a b c]" padded with spaces.
 const byteRangeWidth = 3 + 3*20 + 3
 
-func (d *Document) writeSigned(ctx context.Context, w io.Writer, job signJob, contents ContentsFunc) error {
+func (d *reader) writeSigned(ctx context.Context, w io.Writer, job signJob, contents ContentsFunc) error {
 	if !job.hash.Available() {
 		return fmt.Errorf("pades: hash %v is not available", job.hash)
 	}
@@ -189,6 +194,9 @@ func (d *Document) writeSigned(ctx context.Context, w io.Writer, job signJob, co
 		u, s, err := d.buildSigned(job, name, size)
 		if err != nil {
 			return err
+		}
+		if d.err != nil {
+			return d.err // an object the update builds on could not be read
 		}
 		// 2. Hash the ByteRange: the original, then the update but the hole.
 		buf := u.buf.Bytes()
@@ -227,7 +235,7 @@ func (d *Document) writeSigned(ctx context.Context, w io.Writer, job signJob, co
 
 // buildSigned writes the update for job with a hole of size bytes and
 // patches its /ByteRange.
-func (d *Document) buildSigned(job signJob, fieldName string, size int) (*update, *slot, error) {
+func (d *reader) buildSigned(job signJob, fieldName string, size int) (*update, *slot, error) {
 	u := d.newUpdate()
 	sigRef := u.alloc()
 	s, err := u.putSigDict(sigRef, job.dict, size)
@@ -302,12 +310,16 @@ func (u *update) putSigDict(r types.IndirectRef, dict types.Dict, size int) (*sl
 
 // newFieldName returns want, checked unique, or the first free
 // "Signature<n>".
-func (d *Document) newFieldName(want string) (string, error) {
+func (d *reader) newFieldName(want string) (string, error) {
 	names, err := d.fieldNames()
 	if err != nil {
 		return "", err
 	}
 	if want != "" {
+		// ISO 32000-1 12.7.3.2: a partial field name has no period.
+		if strings.Contains(want, ".") {
+			return "", fmt.Errorf("pades: field name %q: a field name has no period", want)
+		}
 		if names[want] {
 			return "", fmt.Errorf("pades: a form field named %q exists", want)
 		}

@@ -405,8 +405,8 @@ func beInt(b []byte) int64 {
 // first-page table of a linearized file, ISO 32000-1 Annex F) belong to the
 // revision of the section that names them in /Prev.
 func revisionEnds(data []byte, secs []section, lastEnd int64) []int64 {
-	type mark struct{ pos, off, end int64 }
-	var marks []mark
+	type mark struct{ pos, end int64 }
+	marks := map[int64][]mark{} // by the offset startxref names
 	for p := 0; p < len(data); {
 		i := bytes.Index(data[p:], []byte("startxref"))
 		if i < 0 {
@@ -414,14 +414,14 @@ func revisionEnds(data []byte, secs []section, lastEnd int64) []int64 {
 		}
 		pos := int64(p + i)
 		if off, end, ok := parseStartxref(data, pos); ok {
-			marks = append(marks, mark{pos, off, end})
+			marks[off] = append(marks[off], mark{pos, end})
 		}
 		p += i + len("startxref")
 	}
 	ends := map[int64]bool{lastEnd: true}
 	for _, s := range secs {
-		for _, m := range marks {
-			if m.off == s.offset && m.pos > s.offset && m.end <= lastEnd {
+		for _, m := range marks[s.offset] {
+			if m.pos > s.offset && m.end <= lastEnd {
 				ends[m.end] = true
 				break
 			}
