@@ -65,4 +65,3 @@ func SignedPDF(t testing.TB, path string, signatures int, caFile string) {
 		t.Errorf("PDFBox lists %d signatures, want %d", got, signatures)
 	}
 }
-
