@@ -74,6 +74,7 @@ func TestCAdESLevels(t *testing.T) {
 					continue
 				}
 				t.Run(alg.String()+"/"+level.String()+"/"+variant.name, func(t *testing.T) {
+					t.Parallel()
 					req := f.request(level)
 					req.Hash, req.PSS = variant.hash, variant.pss
 					p7s, err := f.svc.SignCAdES(context.Background(), req, data)
@@ -160,6 +161,7 @@ func TestPAdESCorpusAndLevels(t *testing.T) {
 				continue // every level on two structures, B-LTA on all
 			}
 			t.Run(name+"/"+level.String(), func(t *testing.T) {
+				t.Parallel()
 				in := corpusFile(t, name)
 				before := signatureCount(t, in)
 				var out bytes.Buffer
