@@ -31,7 +31,7 @@ echo
 echo "Sign with the development seal (its key is in the token; var/seal/):"
 echo "  SOFTHSM2_CONF=var/hsm/softhsm2.conf ./bin/oces sign --in pades/testdata/corpus/v16-images.pdf \\"
 echo "    --out var/samples/signed.pdf --level B-LTA --key \"\$(cat var/seal/firma.uri)\" --cert var/seal/firma-chain.pem"
-echo "  pdfsig var/samples/signed.pdf"
+echo "  pdfsig var/samples/signed.pdf      # Certificate issuer is unknown: pdfsig trusts its NSS store, not var/ca/root.pem"
 echo "  SOFTHSM2_CONF=var/hsm/softhsm2.conf ./bin/oces sign extend --level B-LTA var/samples/signed.pdf"
 echo "  SOFTHSM2_CONF=var/hsm/softhsm2.conf ./bin/oces sign --format cades --in README.md --out var/samples/README.p7s \\"
 echo "    --level B-LT --key \"\$(cat var/seal/firma.uri)\" --cert var/seal/firma-chain.pem"
