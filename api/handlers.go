@@ -117,11 +117,7 @@ func (a *API) serial(r *http.Request) (ca.Serial, error) {
 	if err != nil {
 		return ca.Serial{}, err
 	}
-	s, err := ca.ParseSerial(v)
-	if err != nil {
-		return s, fmt.Errorf("%w: %v", ca.ErrInvalidRequest, err)
-	}
-	return s, nil
+	return ca.ParseSerial(v) // wraps ca.ErrInvalidRequest
 }
 
 // load fetches the certificate named in the path and checks the scope.
@@ -181,12 +177,12 @@ func listQuery(r *http.Request) (ca.ListQuery, error) {
 	var err error
 	if s := v.Get("status"); s != "" {
 		if q.Status, err = ca.ParseStatus(s); err != nil {
-			return q, fmt.Errorf("%w: %v", ca.ErrInvalidRequest, err)
+			return q, err
 		}
 	}
 	if s := v.Get("after"); s != "" {
 		if q.After, err = ca.ParseSerial(s); err != nil {
-			return q, fmt.Errorf("%w: after: %v", ca.ErrInvalidRequest, err)
+			return q, fmt.Errorf("after: %w", err)
 		}
 	}
 	if s := v.Get("limit"); s != "" {
@@ -314,39 +310,33 @@ func (a *API) whoami(w http.ResponseWriter, _ *http.Request, p *Principal) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// ErrorOf turns an error response body back into an error, for clients.
+// ErrorOf turns an error response body back into an error, for clients:
+// a *StatusError that errors.Is matches with the sentinel the server's
+// error table named, so that ExitCode gives the same code on both sides.
 func ErrorOf(status int, body []byte) error {
 	var e Error
 	if jsonErr := json.Unmarshal(body, &e); jsonErr != nil || e.Error == "" {
-		return fmt.Errorf("api: HTTP %d", status)
+		e.Error = fmt.Sprintf("api: HTTP %d", status)
 	}
-	return &StatusError{Status: status, Message: e.Error}
+	se := &StatusError{Status: status, Message: e.Error, Kind: e.Kind}
+	if k := kindByName(e.Kind, status); k != nil {
+		se.err = k.err
+	}
+	return se
 }
 
 // StatusError is an error answered by the API.
 type StatusError struct {
 	Status  int
 	Message string
+	Kind    string // the row of the error table the server named
+	err     error  // its sentinel
 }
 
 func (e *StatusError) Error() string { return e.Message }
 
-// Is lets clients test an API error with the ca sentinels.
-func (e *StatusError) Is(target error) bool {
-	switch e.Status {
-	case http.StatusNotFound:
-		return target == ca.ErrNotFound
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-		return target == ca.ErrInvalidRequest
-	case http.StatusConflict:
-		return target == ca.ErrConflict
-	case http.StatusUnauthorized:
-		return target == ErrUnauthenticated
-	case http.StatusForbidden:
-		return target == ErrForbidden
-	}
-	return false
-}
+// Unwrap is the sentinel of the error's kind, for errors.Is.
+func (e *StatusError) Unwrap() error { return e.err }
 
 var _ error = (*StatusError)(nil)
 
