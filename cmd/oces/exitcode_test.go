@@ -37,7 +37,7 @@ func TestExitCodeMatchesServer(t *testing.T) {
 	if got := exitCode(ca.ErrSubjectExists); got != exitConflict {
 		t.Errorf("ca.ErrSubjectExists in process: exit %d, want %d", got, exitConflict)
 	}
-	if got := exitCode(conf.Errorf("store.path", "required")); got != exitUsage {
+	if got := exitCode(&conf.Error{Path: "oces.yaml", Err: conf.Errorf("store.path", "required")}); got != exitUsage {
 		t.Errorf("configuration error: exit %d, want %d", got, exitUsage)
 	}
 }

@@ -62,6 +62,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		return err
 	}
 	defer a.Close()
+	if err := a.checkKeys(ctx, cfg); err != nil { // validate.go: fail fast
+		return err
+	}
 	// Cancelled before Close runs, so the background loops end on any return.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
