@@ -73,6 +73,7 @@ type API struct {
 	mux     *http.ServeMux
 	signer  DocumentSigner
 	seals   map[string]*SealAccess
+	logins  loginLimiter // login.go
 }
 
 // New builds the handler. Mount it at the root of the admin listener.
@@ -124,9 +125,6 @@ var (
 	// an action, so the action was not done (or its answer not given).
 	ErrAuditUnavailable = errors.New("api: the audit chain could not record this action, so it was not done; try again later")
 )
-
-// statusOf is the HTTP status of err, from the one error table (errors.go).
-func statusOf(err error) int { return StatusOf(err) }
 
 var errBadJSON = errors.New("api: malformed JSON body")
 

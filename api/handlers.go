@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -144,7 +145,7 @@ func (a *API) show(w http.ResponseWriter, r *http.Request, p *Principal) {
 
 func (a *API) list(w http.ResponseWriter, r *http.Request, p *Principal) {
 	if err := officerOnly(p, "list certificates"); err != nil {
-		a.fail(w, r, err)
+		a.refuse(w, r, p, audit.ActionCertList, r.URL.RawQuery, err)
 		return
 	}
 	q, err := listQuery(r)
@@ -273,8 +274,14 @@ func (a *API) subject(w http.ResponseWriter, r *http.Request, p *Principal) {
 		return
 	}
 	s, err := a.ca.Subject(r.Context(), id)
-	if err == nil && p.Role == RoleRA && s.CVR != p.CVR {
-		err = fmt.Errorf("%w: subject outside the scope of this registration authority", ErrForbidden)
+	if p.Role == RoleRA && (errors.Is(err, ca.ErrNotFound) || (err == nil && s.CVR != p.CVR)) {
+		// One answer for a subject of another CVR and for none at all, so
+		// that a registration authority cannot tell whether an identifier
+		// exists; the refusal of an existing one is audited.
+		if err == nil {
+			_ = a.record(r.Context(), p, audit.ActionSubjectShow, id, errOutOfScope)
+		}
+		err = fmt.Errorf("%w: no subject %q for this registration authority", ca.ErrNotFound, id)
 	}
 	if err != nil {
 		a.fail(w, r, err)

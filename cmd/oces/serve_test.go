@@ -200,11 +200,7 @@ func (e *env) httpClient(c credential) *http.Client {
 	e.tb.Helper()
 	tc := &tls.Config{RootCAs: e.roots(), MinVersion: tls.VersionTLS12}
 	if c.cert != "" {
-		pair, err := tls.LoadX509KeyPair(c.cert, c.key)
-		if err != nil {
-			e.tb.Fatal(err)
-		}
-		tc.Certificates = []tls.Certificate{pair}
+		tc.Certificates = []tls.Certificate{e.pair(c)}
 	}
 	tr := &http.Transport{TLSClientConfig: tc}
 	e.tb.Cleanup(tr.CloseIdleConnections)
@@ -218,10 +214,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "p-256")
 	s := e.serve()
-	pair, err := tls.LoadX509KeyPair(e.officer.cert, e.officer.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := e.pair(e.officer)
 	conn, err := tls.Dial("tcp", s.admin, &tls.Config{RootCAs: e.roots(), Certificates: []tls.Certificate{pair}, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
