@@ -182,7 +182,7 @@ func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Re
 	if responder != nil {
 		// In front of the mux: its path cleaning would corrupt a base64
 		// GET request that contains "//".
-		return responder.Wrap(mux), nil
+		return newOCSPMetrics(reg).wrap(responder.Wrap(mux)), nil // ocspmetrics.go
 	}
 	return mux, nil
 }
