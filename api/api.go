@@ -4,7 +4,7 @@
 // employee, organisation and system certificates of that CVR only.
 //
 // Handlers only decode, authorise, call the CA, map errors and encode; the
-// one table of error kinds to HTTP status is statusOf.
+// one table of error kinds to HTTP status and exit codes is in errors.go.
 package api
 
 import (
@@ -22,9 +22,7 @@ import (
 
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
-	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/internal/conf"
-	"github.com/oces-pki/oces/signer"
 )
 
 // Authority is what the API needs of the CA.
@@ -75,6 +73,7 @@ type API struct {
 	mux     *http.ServeMux
 	signer  DocumentSigner
 	seals   map[string]*SealAccess
+	logins  loginLimiter // login.go
 }
 
 // New builds the handler. Mount it at the root of the admin listener.
@@ -113,6 +112,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 // Error is the body of every error response.
 type Error struct {
 	Error string `json:"error"`
+	// Kind names the domain error (the error table in errors.go), so that
+	// a client maps the answer back to the same sentinel.
+	Kind string `json:"kind,omitempty"`
 }
 
 // Sentinels of the API layer.
@@ -124,45 +126,18 @@ var (
 	ErrAuditUnavailable = errors.New("api: the audit chain could not record this action, so it was not done; try again later")
 )
 
-// statusOf is the one place errors become HTTP status codes.
-func statusOf(err error) int {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrUnauthenticated):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, ca.ErrNotFound), errors.Is(err, crl.ErrNotFound), errors.Is(err, signer.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, signer.ErrInvalidRequest), errors.Is(err, signer.ErrInvalidDocument):
-		return http.StatusBadRequest
-	case errors.Is(err, signer.ErrNotPermitted), errors.Is(err, signer.ErrCertificateNotGood):
-		return http.StatusConflict
-	case errors.Is(err, signer.ErrUnavailable):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, ca.ErrInvalidRequest), errors.Is(err, ca.ErrLint), errors.Is(err, errBadJSON):
-		return http.StatusBadRequest
-	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists), errors.Is(err, ca.ErrSubjectExists):
-		return http.StatusConflict
-	case errors.Is(err, ErrAuditUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 var errBadJSON = errors.New("api: malformed JSON body")
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err)
+	k := kindOf(err)
+	status := k.status
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
 		id := requestID(r)
 		a.log.ErrorContext(r.Context(), "api: internal error", "request_id", id, "path", r.URL.Path, "err", err)
 		msg = "internal error; the server log has the details under request id " + id
 	}
-	writeJSON(w, status, Error{Error: msg})
+	writeJSON(w, status, Error{Error: msg, Kind: k.kind})
 }
 
 func requestID(r *http.Request) string {

@@ -85,6 +85,7 @@ func (a *API) authorised(h func(http.ResponseWriter, *http.Request, *Principal))
 		p, err := a.authenticate(r)
 		if err != nil {
 			a.log.WarnContext(r.Context(), "api: refused client", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			a.recordLoginFailure(r, err)
 			a.fail(w, r, err)
 			return
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -117,11 +118,7 @@ func (a *API) serial(r *http.Request) (ca.Serial, error) {
 	if err != nil {
 		return ca.Serial{}, err
 	}
-	s, err := ca.ParseSerial(v)
-	if err != nil {
-		return s, fmt.Errorf("%w: %v", ca.ErrInvalidRequest, err)
-	}
-	return s, nil
+	return ca.ParseSerial(v) // wraps ca.ErrInvalidRequest
 }
 
 // load fetches the certificate named in the path and checks the scope.
@@ -148,7 +145,7 @@ func (a *API) show(w http.ResponseWriter, r *http.Request, p *Principal) {
 
 func (a *API) list(w http.ResponseWriter, r *http.Request, p *Principal) {
 	if err := officerOnly(p, "list certificates"); err != nil {
-		a.fail(w, r, err)
+		a.refuse(w, r, p, audit.ActionCertList, r.URL.RawQuery, err)
 		return
 	}
 	q, err := listQuery(r)
@@ -181,12 +178,12 @@ func listQuery(r *http.Request) (ca.ListQuery, error) {
 	var err error
 	if s := v.Get("status"); s != "" {
 		if q.Status, err = ca.ParseStatus(s); err != nil {
-			return q, fmt.Errorf("%w: %v", ca.ErrInvalidRequest, err)
+			return q, err
 		}
 	}
 	if s := v.Get("after"); s != "" {
 		if q.After, err = ca.ParseSerial(s); err != nil {
-			return q, fmt.Errorf("%w: after: %v", ca.ErrInvalidRequest, err)
+			return q, fmt.Errorf("after: %w", err)
 		}
 	}
 	if s := v.Get("limit"); s != "" {
@@ -277,8 +274,14 @@ func (a *API) subject(w http.ResponseWriter, r *http.Request, p *Principal) {
 		return
 	}
 	s, err := a.ca.Subject(r.Context(), id)
-	if err == nil && p.Role == RoleRA && s.CVR != p.CVR {
-		err = fmt.Errorf("%w: subject outside the scope of this registration authority", ErrForbidden)
+	if p.Role == RoleRA && (errors.Is(err, ca.ErrNotFound) || (err == nil && s.CVR != p.CVR)) {
+		// One answer for a subject of another CVR and for none at all, so
+		// that a registration authority cannot tell whether an identifier
+		// exists; the refusal of an existing one is audited.
+		if err == nil {
+			_ = a.record(r.Context(), p, audit.ActionSubjectShow, id, errOutOfScope)
+		}
+		err = fmt.Errorf("%w: no subject %q for this registration authority", ca.ErrNotFound, id)
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -314,39 +317,33 @@ func (a *API) whoami(w http.ResponseWriter, _ *http.Request, p *Principal) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// ErrorOf turns an error response body back into an error, for clients.
+// ErrorOf turns an error response body back into an error, for clients:
+// a *StatusError that errors.Is matches with the sentinel the server's
+// error table named, so that ExitCode gives the same code on both sides.
 func ErrorOf(status int, body []byte) error {
 	var e Error
 	if jsonErr := json.Unmarshal(body, &e); jsonErr != nil || e.Error == "" {
-		return fmt.Errorf("api: HTTP %d", status)
+		e.Error = fmt.Sprintf("api: HTTP %d", status)
 	}
-	return &StatusError{Status: status, Message: e.Error}
+	se := &StatusError{Status: status, Message: e.Error, Kind: e.Kind}
+	if k := kindByName(e.Kind, status); k != nil {
+		se.err = k.err
+	}
+	return se
 }
 
 // StatusError is an error answered by the API.
 type StatusError struct {
 	Status  int
 	Message string
+	Kind    string // the row of the error table the server named
+	err     error  // its sentinel
 }
 
 func (e *StatusError) Error() string { return e.Message }
 
-// Is lets clients test an API error with the ca sentinels.
-func (e *StatusError) Is(target error) bool {
-	switch e.Status {
-	case http.StatusNotFound:
-		return target == ca.ErrNotFound
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-		return target == ca.ErrInvalidRequest
-	case http.StatusConflict:
-		return target == ca.ErrConflict
-	case http.StatusUnauthorized:
-		return target == ErrUnauthenticated
-	case http.StatusForbidden:
-		return target == ErrForbidden
-	}
-	return false
-}
+// Unwrap is the sentinel of the error's kind, for errors.Is.
+func (e *StatusError) Unwrap() error { return e.err }
 
 var _ error = (*StatusError)(nil)
 

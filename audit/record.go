@@ -24,7 +24,12 @@ const (
 	ActionOCSPSign    = "ocsp.sign"
 	ActionCeremony    = "ca.ceremony"
 	ActionCRLGenerate = "crl.generate"       // an officer forces a CRL run
-	ActionMatchCPR    = "registry.match-cpr" // an officer asks whether a PID belongs to a CPR number
+	ActionMatchCPR    = "registry.match-cpr" // an officer or relying party asks whether a PID belongs to a CPR number
+	// The admin API records what only it sees: a refused listing or
+	// registry look-up, and a client certificate it would not accept.
+	ActionCertList     = "cert.list"
+	ActionSubjectShow  = "registry.show"
+	ActionLoginRefused = "api.login-refused"
 	// The OCSP responder retires a key whose certificate is no longer
 	// good, switches to a new key and certificate, and re-signs every
 	// pre-signed response with it.

@@ -20,14 +20,14 @@ func ParseSerial(s string) (Serial, error) {
 	h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
 	h = strings.TrimPrefix(h, "0x")
 	if h == "" {
-		return out, fmt.Errorf("ca: empty serial")
+		return out, fmt.Errorf("%w: empty serial", ErrInvalidRequest)
 	}
 	n, ok := new(big.Int).SetString(h, 16)
 	if !ok {
-		return out, fmt.Errorf("ca: serial %q is not hexadecimal", s)
+		return out, fmt.Errorf("%w: serial %q is not hexadecimal", ErrInvalidRequest, s)
 	}
 	if n.Sign() <= 0 || n.BitLen() > 128 {
-		return out, fmt.Errorf("ca: serial %q is not a positive 128-bit number", s)
+		return out, fmt.Errorf("%w: serial %q is not a positive 128-bit number", ErrInvalidRequest, s)
 	}
 	n.FillBytes(out[:])
 	return out, nil
@@ -68,7 +68,7 @@ func ParseStatus(s string) (Status, error) {
 	case StatusGood, StatusSuspended, StatusRevoked:
 		return Status(s), nil
 	}
-	return "", fmt.Errorf("ca: unknown status %q (want good, suspended or revoked)", s)
+	return "", fmt.Errorf("%w: unknown status %q (want good, suspended or revoked)", ErrInvalidRequest, s)
 }
 
 // Certificate is an issued certificate as the CA keeps it.

@@ -129,6 +129,12 @@ fi
 if [ ! -f "$var/tsa/tsa.pem" ]; then
   "$oces" ceremony tsa --config "$var/oces.yaml" >/dev/null
 fi
+# Its key file is encrypted; in development the passphrase is a random one
+# kept next to it (0600), which run.sh hands to the CLI. An officer's own
+# passphrase belongs in their head or their password manager.
 if [ ! -f "$var/officer/officer.pem" ]; then
-  "$oces" ceremony officer --config "$var/oces.yaml" --name "Development Officer" --out "$var/officer" >/dev/null
+  mkdir -p "$var/officer"
+  (umask 077; [ -f "$var/officer/passphrase" ] || openssl rand -base64 24 >"$var/officer/passphrase")
+  "$oces" ceremony officer --config "$var/oces.yaml" --name "Development Officer" --out "$var/officer" \
+    --passphrase-file "$var/officer/passphrase" >/dev/null
 fi

@@ -9,6 +9,7 @@ var="${OCES_VAR:-$root/var}"
 public="${OCES_PUBLIC:-127.0.0.1:8080}"
 export OCES_API="https://${OCES_ADMIN:-127.0.0.1:8443}" OCES_CA_FILE="$var/ca/root.pem"
 export OCES_CERT="$var/officer/officer.pem" OCES_KEY="$var/officer/officer.key"
+export OCES_KEY_PASSPHRASE_FILE="$var/officer/passphrase"
 export SOFTHSM2_CONF="$var/hsm/softhsm2.conf"
 oces="$root/bin/oces"
 
@@ -34,10 +35,11 @@ issue() { # profile, then issue flags
   shift
   [ -f "$samples/$p.pem" ] && return 0
   openssl req -new -newkey rsa:3072 -nodes -keyout "$samples/$p.key" -subj "/CN=ignored" \
-    -out "$samples/$p.csr" 2>/dev/null
+    -out "$samples/$p.csr" </dev/null 2>/dev/null
   "$oces" cert issue --profile "$p" --csr "$samples/$p.csr" --out "$samples/$p.pem" "$@" >/dev/null
 }
-issue poces --cpr 010190-1234 --name "Jens Hansen"
+# CPR numbers never go on the command line: the sample's comes on stdin.
+echo 010190-1234 | issue poces --cpr-file - --name "Jens Hansen"
 issue moces --cvr 12345678 --org "Firma A/S" --name "Karen Jensen"
 issue voces --cvr 12345678 --org "Firma A/S"
 issue foces --cvr 12345678 --org "Firma A/S" --name "Lønsystem"

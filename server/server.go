@@ -323,7 +323,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 }
 
 func (m *metrics) observe(listener, method string, code int, d time.Duration) {
-	m.requests.WithLabelValues(listener, method, strconv.Itoa(code)).Inc()
+	m.requests.WithLabelValues(listener, methodLabel(method), strconv.Itoa(code)).Inc()
 	m.duration.WithLabelValues(listener).Observe(d.Seconds())
 }
 

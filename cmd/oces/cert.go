@@ -45,6 +45,8 @@ func certText(w io.Writer, v *api.Certificate) error {
 type certCommand struct {
 	g                       *globals
 	apiURL, cert, key, root string
+	keyPass                 string         // passphrase file of an encrypted key file
+	cmd                     *cobra.Command // the command running, for its standard input
 }
 
 // addFlags registers how to reach the API and the credential to present.
@@ -53,6 +55,7 @@ func (c *certCommand) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.cert, "cert", envOr("OCES_CERT", "var/officer/officer.pem"), "officer certificate with its chain, PEM (env OCES_CERT)")
 	f.StringVar(&c.key, "key", envOr("OCES_KEY", "var/officer/officer.key"), "officer key: PEM file or PKCS#11 URI (env OCES_KEY)")
 	f.StringVar(&c.root, "ca-file", envOr("OCES_CA_FILE", "var/ca/root.pem"), "CA certificate(s) to trust for the server, PEM (env OCES_CA_FILE)")
+	f.StringVar(&c.keyPass, "key-passphrase-file", "", "file holding the passphrase of an encrypted --key, - for standard input (env "+keyPassphraseEnv+"; default: prompt)")
 }
 
 // client connects to the admin API with the officer's credential. The
@@ -74,27 +77,17 @@ func (c *certCommand) client(ctx context.Context) (*api.Client, func(), error) {
 	for _, x := range chain {
 		tc.Certificate = append(tc.Certificate, x.Raw)
 	}
-	closer := func() {}
-	if strings.HasPrefix(c.key, "pkcs11:") {
-		h := hsm.New(newLogger())
-		signer, err := h.Signer(ctx, c.key)
-		if err != nil {
-			h.Close()
-			return nil, nil, fmt.Errorf("opening the officer key: %w", err)
-		}
-		tc.PrivateKey, closer = signer, func() { h.Close() }
-	} else {
-		pair, err := tls.LoadX509KeyPair(c.cert, c.key)
-		if err != nil {
-			return nil, nil, usagef("loading the officer key (--key, $OCES_KEY): %v", err)
-		}
-		tc.PrivateKey = pair.PrivateKey
+	key, closer, err := loadCredentialKey(ctx, c.cmd, c.key, c.keyPass, chain[0].PublicKey) // officerkey.go
+	if err != nil {
+		return nil, nil, err
 	}
+	tc.PrivateKey = key
 	return api.NewClient(strings.TrimSuffix(c.apiURL, "/"), tc, roots, 60*time.Second), closer, nil
 }
 
 // call runs fn with an API client.
 func (c *certCommand) call(cmd *cobra.Command, fn func(*api.Client) error) error {
+	c.cmd = cmd
 	cl, closer, err := c.client(cmd.Context())
 	if err != nil {
 		return err
@@ -122,19 +115,28 @@ the one 'make run' made under var/officer/.`,
 
 func (c *certCommand) issue() *cobra.Command {
 	var req api.IssueRequest
-	var csrPath, outPath, newKey, keyAlg string
+	var csrPath, outPath, newKey, keyAlg, cprFile string
+	var cprFlag *string
 	cmd := &cobra.Command{
 		Use:   "issue --profile P --csr FILE [subject flags]",
 		Short: "Issue a certificate from a PKCS#10 request",
-		Example: `  oces cert issue --profile poces --csr req.pem --cpr 010190-1234 --name "Jens Hansen"
+		Example: `  oces cert issue --profile poces --csr req.pem --cpr-file - --name "Jens Hansen" < cpr.txt
   oces cert issue --profile moces --csr req.pem --cvr 12345678 --org "Firma A/S" --name "Jens Hansen"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Profile == "" || (csrPath == "") == (newKey == "") {
 				return usagef("--profile and --csr are required, or --new-key instead of --csr (profiles: %s)", strings.Join(ca.ProfileNames(ca.DefaultProfiles()), ", "))
 			}
+			if *cprFlag != "" {
+				return errCPRFlag()
+			}
 			var csr []byte
 			var err error
+			if cprFile != "" {
+				if req.CPR, err = readPrivate(cmd, cprFile, "CPR number"); err != nil {
+					return err
+				}
+			}
 			if newKey != "" {
 				csr, err = requestForNewKey(cmd.Context(), newKey, keyAlg)
 			} else if csr, err = os.ReadFile(csrPath); err != nil {
@@ -180,7 +182,8 @@ func (c *certCommand) issue() *cobra.Command {
 	f.StringVar(&req.Surname, "surname", "", "surname (OCES3 employee)")
 	f.StringVar(&req.Organization, "org", "", "organisation name")
 	f.StringVar(&req.CVR, "cvr", "", "CVR number of the organisation")
-	f.StringVar(&req.CPR, "cpr", "", "CPR number of the citizen (hashed in the HSM; never stored or put in the certificate)")
+	f.StringVar(&cprFile, "cpr-file", "", "read the citizen's CPR number from this file, or with - from standard input or a prompt (hashed in the HSM; never stored or put in the certificate)")
+	cprFlag = refuseCPRFlag(cmd)
 	f.StringVar(&req.SubjectID, "subject-id", "", "issue again for an existing registry identifier (PID, RID, UID, FID or UUID)")
 	f.StringVar(&req.Email, "email", "", "e-mail address for subjectAltName")
 	f.StringVar(&outPath, "out", "", "write the certificate (PEM) to this file")

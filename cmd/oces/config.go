@@ -166,6 +166,12 @@ func (c *Config) Validate() error {
 	if err := c.validateListeners(); err != nil {
 		return err
 	}
+	if err := c.validateKeys(); err != nil { // validate.go
+		return err
+	}
+	if err := c.validateServices(); err != nil {
+		return err
+	}
 	if err := c.validateTSA(); err != nil {
 		return err
 	}
@@ -353,6 +359,9 @@ func openApp(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *app, err
 		Certificates: db, Registry: db, Hasher: registryHasher{a.hsm, cfg.Registry.Key}, Logger: logger,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.checkStart(ctx, cfg); err != nil { // validate.go: fail fast
 		return nil, err
 	}
 	return a, nil

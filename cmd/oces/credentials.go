@@ -1,12 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/hsm"
@@ -29,16 +30,22 @@ import (
 // made with the server stopped (they open the store).
 
 func newOfficerCommand(g *globals) *cobra.Command {
-	var configPath, name, cvr, org, keyURI, out string
+	var configPath, name, cvr, org, keyURI, out, passFile, byCert, byKey, byPass string
 	var validity time.Duration
 	cmd := &cobra.Command{
-		Use:   "officer --name NAME --out DIR [--ra-cvr CVR --org ORG] [--key PKCS11-URI]",
+		Use:   "officer --name NAME --out DIR [--ra-cvr CVR --org ORG] [--key PKCS11-URI | --passphrase-file FILE] [--by-cert PEM --by-key KEY]",
 		Short: "Issue an officer (or registration authority) certificate for the admin API",
 		Long: `Issues a client certificate for the admin API. Without --ra-cvr it is a CA officer's
 (every operation); with --ra-cvr it is a registration authority's, which may enrol and
 suspend MOCES/VOCES/FOCES certificates of that CVR only. The key is made in the HSM
-when --key names a PKCS#11 URI, otherwise as a P-256 key in DIR/officer.key (0600).
-Writes DIR/officer.pem (certificate and chain). Run it with the server stopped.`,
+when --key names a PKCS#11 URI, otherwise as a P-256 key in DIR/officer.key (0600),
+encrypted (PKCS#8, PBKDF2 and AES-256) under the passphrase read from --passphrase-file
+(- for standard input, or a prompt on the terminal).
+Writes DIR/officer.pem (certificate and chain). Run it with the server stopped.
+
+Once the CA has an officer, the officer asking for a new credential proves who they
+are with their own: --by-cert and --by-key (and --by-key-passphrase-file); the audit
+chain names them as the actor. The first officer is issued by the system.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" || out == "" {
@@ -48,9 +55,27 @@ Writes DIR/officer.pem (certificate and chain). Run it with the server stopped.`
 			if cvr != "" {
 				kind = ca.ServiceRA
 			}
+			if passFile == "-" && byPass == "-" {
+				return usagef("--passphrase-file and --by-key-passphrase-file cannot both be standard input")
+			}
+			var passphrase string
+			if keyURI == "" {
+				var err error
+				if passphrase, err = readPrivate(cmd, cmp.Or(passFile, "-"), "passphrase for the new key"); err != nil {
+					return err
+				}
+				if len(passphrase) < minPassphrase {
+					return usagef("the passphrase for the new key must be at least %d characters", minPassphrase)
+				}
+			}
 			return withConfiguredApp(cmd.Context(), configPath, func(a *app) error {
+				actor, err := askingOfficer(cmd.Context(), cmd, a, byCert, byKey, byPass) // asker.go
+				if err != nil {
+					return err
+				}
 				res, err := issueCredential(cmd.Context(), a, credentialRequest{
 					kind: kind, name: name, cvr: cvr, org: org, keyURI: keyURI, dir: out, validity: validity,
+					passphrase: passphrase, actor: actor,
 				})
 				if err != nil {
 					return err
@@ -68,6 +93,10 @@ Writes DIR/officer.pem (certificate and chain). Run it with the server stopped.`
 	f.StringVar(&org, "org", "", "organisation of the registration authority")
 	f.StringVar(&keyURI, "key", "", "generate the key in the HSM under this PKCS#11 URI instead of a file")
 	f.StringVar(&out, "out", "", "directory for officer.pem (and officer.key)")
+	f.StringVar(&passFile, "passphrase-file", "", "file holding the passphrase that encrypts officer.key, - for standard input (default: prompt)")
+	f.StringVar(&byCert, "by-cert", "", "the asking officer's certificate (PEM), once the CA has an officer")
+	f.StringVar(&byKey, "by-key", "", "the asking officer's key: PEM file or PKCS#11 URI")
+	f.StringVar(&byPass, "by-key-passphrase-file", "", "file holding the passphrase of --by-key, - for standard input (default: prompt)")
 	f.DurationVar(&validity, "validity", 365*24*time.Hour, "certificate validity")
 	return cmd
 }
@@ -112,8 +141,10 @@ type credentialRequest struct {
 	org           string
 	hosts         []string
 	keyURI        string // PKCS#11 URI; empty makes a key file in dir
+	passphrase    string // encrypts the key file
 	dir, certPath string
 	validity      time.Duration
+	actor         audit.Actor // who asks; the zero Actor is the system
 }
 
 type credentialResult struct {
@@ -143,12 +174,16 @@ func issueCredential(ctx context.Context, a *app, r credentialRequest) (*credent
 	if err := os.MkdirAll(filepath.Dir(r.certPath), 0o700); err != nil {
 		return nil, err
 	}
-	signer, keyName, err := credentialKey(ctx, a.hsm, r.keyURI, keyPath)
+	signer, keyName, err := credentialKey(ctx, a.hsm, r.keyURI, keyPath, r.passphrase)
 	if err != nil {
 		return nil, err
 	}
+	actor := r.actor
+	if actor == (audit.Actor{}) {
+		actor = audit.System
+	}
 	cert, err := a.ca.IssueService(ctx, ca.ServiceRequest{Kind: r.kind, PublicKey: signer.Public(), CommonName: r.name,
-		Organization: r.org, CVR: r.cvr, Hosts: r.hosts, Validity: r.validity})
+		Organization: r.org, CVR: r.cvr, Hosts: r.hosts, Validity: r.validity, Actor: actor})
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +200,9 @@ func issueCredential(ctx context.Context, a *app, r credentialRequest) (*credent
 	return &credentialResult{Certificate: r.certPath, Key: keyName, Serial: cert.Serial.String(), SHA256: ceremony.Fingerprint(x)}, nil
 }
 
-// credentialKey generates the credential's key in the HSM or in a file.
-func credentialKey(ctx context.Context, h *hsm.HSM, uri, path string) (crypto.Signer, string, error) {
+// credentialKey generates the credential's key in the HSM, or in a file
+// encrypted under passphrase (officerkey.go).
+func credentialKey(ctx context.Context, h *hsm.HSM, uri, path, passphrase string) (crypto.Signer, string, error) {
 	if uri != "" {
 		s, err := h.GenerateKey(ctx, uri, hsm.ECP256)
 		return s, redactURI(uri), err
@@ -175,19 +211,10 @@ func credentialKey(ctx context.Context, h *hsm.HSM, uri, path string) (crypto.Si
 	if err != nil {
 		return nil, "", err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
+	if err := writeEncryptedKey(path, key, passphrase); err != nil {
 		return nil, "", err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return nil, "", err
-	}
-	return key, path, f.Close()
+	return key, path, nil
 }
 
 func redactURI(uri string) string {

@@ -14,9 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oces-pki/oces/api"
-	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/internal/conf"
-	"github.com/oces-pki/oces/signer"
 )
 
 func main() {
@@ -29,34 +27,23 @@ func main() {
 	}
 }
 
-// Exit codes, the one place domain errors become process status.
+// Exit codes: the table in api/errors.go, shared with the HTTP status.
 const (
-	exitFailure  = 1 // anything not below
-	exitUsage    = 2 // bad flags or configuration
-	exitNotFound = 3
-	exitInvalid  = 4 // the request was refused as invalid
-	exitConflict = 5 // the current state forbids the request
-	exitDenied   = 6 // authentication failed or the role may not do this
+	exitFailure  = api.ExitFailure
+	exitUsage    = api.ExitUsage // bad flags or configuration
+	exitNotFound = api.ExitNotFound
+	exitInvalid  = api.ExitInvalid  // the request was refused as invalid
+	exitConflict = api.ExitConflict // the current state forbids the request
+	exitDenied   = api.ExitDenied   // authentication failed or the role may not do this
 )
 
 func exitCode(err error) int {
 	var ce *conf.Error
 	var ue *usageError
-	switch {
-	case errors.As(err, &ue), errors.As(err, &ce):
+	if errors.As(err, &ue) || errors.As(err, &ce) {
 		return exitUsage
-	case errors.Is(err, ca.ErrNotFound), errors.Is(err, signer.ErrNotFound):
-		return exitNotFound
-	case errors.Is(err, ca.ErrInvalidRequest), errors.Is(err, ca.ErrLint),
-		errors.Is(err, signer.ErrInvalidRequest), errors.Is(err, signer.ErrInvalidDocument):
-		return exitInvalid
-	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists),
-		errors.Is(err, signer.ErrNotPermitted), errors.Is(err, signer.ErrCertificateNotGood):
-		return exitConflict
-	case errors.Is(err, api.ErrForbidden), errors.Is(err, api.ErrUnauthenticated):
-		return exitDenied
 	}
-	return exitFailure
+	return api.ExitCode(err)
 }
 
 // usageError is a mistake in how a command was called.

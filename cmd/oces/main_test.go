@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oces-pki/oces/api"
+	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/internal/softhsmtest"
 )
 
@@ -153,7 +154,7 @@ func (e *env) cli(c credential, args ...string) (string, string, int) {
 		e.tb.Fatal("cli: the server is not running; call serve first")
 	}
 	return e.runEnv([]string{"OCES_API=" + e.adminURL, "OCES_CERT=" + c.cert, "OCES_KEY=" + c.key,
-		"OCES_CA_FILE=" + e.path("ca/root.pem")}, args...)
+		"OCES_CA_FILE=" + e.path("ca/root.pem"), keyPassphraseEnv + "=" + e.passphraseFile()}, args...)
 }
 
 // cliOK is cli that fails the test unless oces exits 0.
@@ -260,7 +261,11 @@ audit: {key: %q}
 // through 'oces ceremony officer'. The server must not be running.
 func (e *env) credential(dir, name string, extra ...string) credential {
 	e.tb.Helper()
-	args := append([]string{"ceremony", "officer", "--name", name, "--out", e.path(dir), "-o", "json"}, extra...)
+	args := append([]string{"ceremony", "officer", "--name", name, "--out", e.path(dir), "-o", "json",
+		"--passphrase-file", e.passphraseFile()}, extra...)
+	if e.officer.cert != "" { // the first officer asks for every later credential
+		args = append(args, "--by-cert", e.officer.cert, "--by-key", e.officer.key, "--by-key-passphrase-file", e.passphraseFile())
+	}
 	var res credentialResult
 	if err := json.Unmarshal([]byte(e.ok(args...)), &res); err != nil {
 		e.tb.Fatalf("ceremony officer output: %v", err)
@@ -271,11 +276,50 @@ func (e *env) credential(dir, name string, extra ...string) credential {
 // client is an API client authenticated as c.
 func (e *env) client(c credential) *api.Client {
 	e.tb.Helper()
-	pair, err := tls.LoadX509KeyPair(c.cert, c.key)
+	return api.NewClient(e.adminURL, e.pair(c), e.roots(), 30*time.Second)
+}
+
+// testPassphrase encrypts the credentials' key files in the tests.
+const testPassphrase = "correct horse battery staple"
+
+// passphraseFile is the file holding testPassphrase.
+func (e *env) passphraseFile() string {
+	e.tb.Helper()
+	p := e.path("passphrase")
+	if _, err := os.Stat(p); err != nil {
+		e.write("passphrase", testPassphrase+"\n")
+	}
+	return p
+}
+
+// pair is c's certificate and key for TLS; the key file may be encrypted
+// (as 'oces ceremony officer' writes it) or not (openssl's).
+func (e *env) pair(c credential) tls.Certificate {
+	e.tb.Helper()
+	chain := readCerts(e.tb, c.cert)
+	data, err := os.ReadFile(c.key)
 	if err != nil {
 		e.tb.Fatal(err)
 	}
-	return api.NewClient(e.adminURL, pair, e.roots(), 30*time.Second)
+	key, err := parseKeyFile(data, chain[0].PublicKey, func() (string, error) { return testPassphrase, nil })
+	if err != nil {
+		e.tb.Fatalf("%s: %v", c.key, err)
+	}
+	tc := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, x := range chain {
+		tc.Certificate = append(tc.Certificate, x.Raw)
+	}
+	return tc
+}
+
+// readCerts reads a PEM file of certificates.
+func readCerts(tb testing.TB, path string) []*x509.Certificate {
+	tb.Helper()
+	certs, err := ceremony.ReadCertificates(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return certs
 }
 
 // roots is a pool holding the root CA certificate.
@@ -351,7 +395,7 @@ func TestCeremonyAndCertLifeCycle(t *testing.T) {
 		flags   []string
 		id      string // the subject's serialNumber
 	}{
-		{"poces", []string{"--cpr", "010190-1234", "--name", "Jens Hansen"}, `^PID:9208-2002-2-\d{12}$`},
+		{"poces", []string{"--cpr-file", e.write("cpr.txt", "010190-1234\n"), "--name", "Jens Hansen"}, `^PID:9208-2002-2-\d{12}$`},
 		{"moces", []string{"--cvr", "12345678", "--org", "Firma A/S", "--name", "Karen Jensen"}, `^CVR:12345678-RID:\d+$`},
 		{"voces", []string{"--cvr", "12345678", "--org", "Firma A/S"}, `^CVR:12345678-UID:\d+$`},
 		{"foces", []string{"--cvr", "12345678", "--org", "Firma A/S", "--name", "Lønsystem"}, `^CVR:12345678-FID:\d+$`},
@@ -396,7 +440,7 @@ func TestCeremonyAndCertLifeCycle(t *testing.T) {
 	}
 	// The flags work as well as the environment, and take precedence.
 	out, errOut, code := e.runEnv([]string{"OCES_API=https://127.0.0.1:1"}, "cert", "show", ms,
-		"--api", e.adminURL, "--cert", o.cert, "--key", o.key, "--ca-file", e.path("ca/root.pem"), "-o", "json")
+		"--api", e.adminURL, "--cert", o.cert, "--key", o.key, "--key-passphrase-file", e.passphraseFile(), "--ca-file", e.path("ca/root.pem"), "-o", "json")
 	if code != 0 || !strings.Contains(out, `"serial": "`+ms+`"`) {
 		t.Errorf("cert show with flags: exit %d\n%s%s", code, out, errOut)
 	}
@@ -440,7 +484,8 @@ func TestCeremonyAndCertLifeCycle(t *testing.T) {
 		{[]string{"cert", "issue", "--profile", "moces", "--csr", e.path("moces.pem"), "--cvr", "12345678", "--org", "F", "--name", "J"}, exitInvalid, "PEM block"},
 		{[]string{"cert", "issue", "--profile", "moces", "--csr", e.write("garbage.der", "not a request"), "--cvr", "12345678", "--org", "F", "--name", "J"}, exitInvalid, "invalid request"},
 		{[]string{"cert", "issue", "--profile", "nope", "--csr", e.path("moces.csr")}, exitInvalid, "unknown profile"},
-		{[]string{"cert", "issue", "--profile", "poces", "--csr", e.path("moces.csr"), "--name", "Jens Hansen", "--cpr", "not-a-cpr"}, exitInvalid, "CPR"},
+		{[]string{"cert", "issue", "--profile", "poces", "--csr", e.path("moces.csr"), "--name", "Jens Hansen", "--cpr-file", e.write("bad-cpr.txt", "not-a-cpr")}, exitInvalid, "CPR"},
+		{[]string{"cert", "issue", "--profile", "poces", "--csr", e.path("moces.csr"), "--name", "Jens Hansen", "--cpr", "010190-1234"}, exitUsage, "--cpr is refused"},
 		{[]string{"cert", "issue", "--csr", e.path("moces.csr")}, exitUsage, "--profile and --csr are required"},
 		{[]string{"cert", "list", "--status", "lost"}, exitUsage, "--status"},
 		{[]string{"cert", "list", "-o", "yaml"}, exitUsage, "--output"},

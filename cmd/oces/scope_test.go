@@ -72,7 +72,7 @@ func TestRAScope(t *testing.T) {
 
 	// Certificates of others, issued by the officer.
 	var poces, other issued
-	e.cliJSON(o, &poces, "cert", "issue", "--profile", "poces", "--csr", csr, "--cpr", "010190-1234", "--name", "Jens Hansen")
+	e.cliJSON(o, &poces, "cert", "issue", "--profile", "poces", "--csr", csr, "--cpr-file", e.write("cpr.txt", "010190-1234\n"), "--name", "Jens Hansen")
 	e.cliJSON(o, &other, "cert", "issue", "--profile", "moces", "--csr", csr, "--cvr", "87654321", "--org", "Anden A/S", "--name", "Ole Olsen")
 
 	// What the RA may not do: refused with a message and a non-zero exit.
@@ -81,7 +81,7 @@ func TestRAScope(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"issue poces", []string{"cert", "issue", "--profile", "poces", "--csr", csr, "--cpr", "010190-1234", "--name", "Jens Hansen"}, `may not issue "poces"`},
+		{"issue poces", []string{"cert", "issue", "--profile", "poces", "--csr", csr, "--cpr-file", e.path("cpr.txt"), "--name", "Jens Hansen"}, `may not issue "poces"`},
 		{"issue for another CVR", []string{"cert", "issue", "--profile", "moces", "--csr", csr, "--cvr", "87654321", "--org", "Anden A/S", "--name", "Ole Olsen"}, "acts for CVR 12345678"},
 		{"issue without a CVR", []string{"cert", "issue", "--profile", "voces", "--csr", csr, "--org", "Firma A/S"}, "acts for CVR 12345678"},
 		{"release", []string{"cert", "release", own["moces"]}, "only a CA officer"},

@@ -62,6 +62,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		return err
 	}
 	defer a.Close()
+	if err := a.checkKeys(ctx, cfg); err != nil { // validate.go: fail fast
+		return err
+	}
 	// Cancelled before Close runs, so the background loops end on any return.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -179,7 +182,7 @@ func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Re
 	if responder != nil {
 		// In front of the mux: its path cleaning would corrupt a base64
 		// GET request that contains "//".
-		return responder.Wrap(mux), nil
+		return newOCSPMetrics(reg).wrap(responder.Wrap(mux)), nil // ocspmetrics.go
 	}
 	return mux, nil
 }

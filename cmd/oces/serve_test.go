@@ -200,11 +200,7 @@ func (e *env) httpClient(c credential) *http.Client {
 	e.tb.Helper()
 	tc := &tls.Config{RootCAs: e.roots(), MinVersion: tls.VersionTLS12}
 	if c.cert != "" {
-		pair, err := tls.LoadX509KeyPair(c.cert, c.key)
-		if err != nil {
-			e.tb.Fatal(err)
-		}
-		tc.Certificates = []tls.Certificate{pair}
+		tc.Certificates = []tls.Certificate{e.pair(c)}
 	}
 	tr := &http.Transport{TLSClientConfig: tc}
 	e.tb.Cleanup(tr.CloseIdleConnections)
@@ -218,10 +214,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "p-256")
 	s := e.serve()
-	pair, err := tls.LoadX509KeyPair(e.officer.cert, e.officer.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := e.pair(e.officer)
 	conn, err := tls.Dial("tcp", s.admin, &tls.Config{RootCAs: e.roots(), Certificates: []tls.Certificate{pair}, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -370,9 +363,25 @@ func TestPublicEndpoints(t *testing.T) {
 			t.Errorf("%s %s: %d %.200q, want %d containing %q", c.method, c.path, resp.StatusCode, body, c.code, c.contains)
 		}
 	}
-	// The admin listener's requests are counted too.
-	if m := getBody(t, base+"/metrics"); !strings.Contains(m, `oces_http_requests_total{code="201",listener="admin",method="POST"}`) {
-		t.Errorf("metrics do not count the admin API's issuance:\n%s", grepLines(m, "oces_http"))
+	// The admin listener's requests are counted too; a made-up method is
+	// "other"; a malformed OCSP request is counted by its response status.
+	if req, _ := http.NewRequest("BREW", base+"/ca/root.cer", nil); req != nil {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	if resp, err := http.Post(base+"/ocsp", "application/ocsp-request", strings.NewReader("not a request")); err == nil {
+		resp.Body.Close()
+	}
+	m := getBody(t, base+"/metrics")
+	for _, want := range []string{`oces_http_requests_total{code="201",listener="admin",method="POST"}`, `method="other"`,
+		`oces_ocsp_responses_total{cert_status="none",status="malformedRequest"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "oces_"))
+		}
+	}
+	if strings.Contains(m, "BREW") {
+		t.Errorf("a client's made-up method is a label value:\n%s", grepLines(m, "BREW"))
 	}
 
 	// Request bodies are bounded: an oversized JSON body gets 413 with a
