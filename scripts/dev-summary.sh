@@ -19,7 +19,8 @@ done
 echo
 echo "  officer        var/officer/officer.pem and .key (the CLI's default credential)"
 echo
-echo "Try, in a second terminal:"
+echo "Try, in a second terminal (the officer's key file is encrypted; the first line gives the CLI its passphrase):"
+echo "  export OCES_KEY_PASSPHRASE_FILE=var/officer/passphrase"
 echo "  openssl req -new -newkey rsa:3072 -nodes -keyout me.key -subj /CN=x -out me.csr"
 echo "  ./bin/oces cert issue --profile moces --csr me.csr --cvr 12345678 --org 'Firma A/S' --name 'Jens Hansen'"
 echo "  ./bin/oces cert list"

@@ -141,6 +141,7 @@ func (sc *signCommand) flags(cmd *cobra.Command, level string) {
 	f.StringVar(&sc.officer.apiURL, "api", envOr("OCES_API", "https://127.0.0.1:8443"), "admin API, for the audit record when the server runs (env OCES_API)")
 	f.StringVar(&sc.officer.cert, "officer-cert", envOr("OCES_CERT", "var/officer/officer.pem"), "officer certificate for the admin API (env OCES_CERT)")
 	f.StringVar(&sc.officer.key, "officer-key", envOr("OCES_KEY", "var/officer/officer.key"), "officer key for the admin API (env OCES_KEY)")
+	f.StringVar(&sc.officer.keyPass, "officer-key-passphrase-file", "", "passphrase file of an encrypted --officer-key (env "+keyPassphraseEnv+"; default: prompt)")
 	f.StringVar(&sc.officer.root, "ca-file", envOr("OCES_CA_FILE", "var/ca/root.pem"), "CA certificate to trust for the admin API (env OCES_CA_FILE)")
 }
 
@@ -204,6 +205,7 @@ type signFunc func(ctx context.Context, svc *signer.Service, h *hsm.HSM, actor a
 // result to out atomically: no output file unless everything succeeded.
 func (sc *signCommand) run(cmd *cobra.Command, chain []*x509.Certificate, fn signFunc, out, format string) error {
 	ctx := cmd.Context()
+	sc.officer.cmd = cmd
 	cfg := sc.config()
 	tsaURL := sc.tsaURL
 	if tsaURL == "" && cfg != nil {

@@ -107,7 +107,8 @@ func (c *config) run(ctx context.Context) error {
 				sign, err := measure(c.oces, "sign", "--in", in, "--out", out, "--level", level, "--key", uri, "--cert", chain,
 					"--config", filepath.Join(c.varDir, "oces.yaml"), "--api", "https://"+c.admin,
 					"--officer-cert", filepath.Join(c.varDir, "officer", "officer.pem"),
-					"--officer-key", filepath.Join(c.varDir, "officer", "officer.key"), "--ca-file", filepath.Join(c.varDir, "ca", "root.pem"))
+					"--officer-key", filepath.Join(c.varDir, "officer", "officer.key"), "--ca-file", filepath.Join(c.varDir, "ca", "root.pem"),
+					"--officer-key-passphrase-file", filepath.Join(c.varDir, "officer", "passphrase"))
 				if err != nil {
 					return err
 				}
