@@ -9,7 +9,7 @@
 // All keys are raw bytes; serials are the 16-byte big-endian ca.Serial, so
 // every serial-keyed bucket iterates in serial order.
 //
-//	meta                     "schema" -> 1
+//	meta                     "schema" -> 1; "crl-state/<ca>" -> the CRL publisher's saved delta bases (JSON, opaque here)
 //	prepared                 serial -> JSON of a reserved, not yet completed issuance (with its TBS)
 //	certs                    serial -> JSON metadata of a completed certificate (no DER)
 //	der                      serial -> the certificate's DER, raw
