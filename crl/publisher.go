@@ -48,8 +48,8 @@ type Config struct {
 	// CRLs (see Request.ExpiredCertsOnCRL); by default they leave.
 	ExpiredCertsOnCRL bool
 	Clock             func() time.Time // time.Now when nil
-	Rand   io.Reader        // crypto/rand when nil
-	Logger *slog.Logger
+	Rand              io.Reader        // crypto/rand when nil
+	Logger            *slog.Logger
 }
 
 // Publisher keeps the CRLs of the issuing CAs current: it regenerates them
