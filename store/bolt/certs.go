@@ -97,6 +97,9 @@ func (db *DB) CompleteAudited(ctx context.Context, serial ca.Serial, der []byte,
 		if err := putCert(tx, c); err != nil {
 			return err
 		}
+		if err := indexProfile(tx, c); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bucketDER).Put(serial[:], der); err != nil {
 			return fmt.Errorf("store: storing certificate %s: %w", serial, err)
 		}
