@@ -364,3 +364,22 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestReservedNeverCompleted: a serial reserved but never stored as a
+// certificate (a crash between signing and storing; reconciled at start
+// by the CA) is answered as not good: revoked, as never issued.
+func TestReservedNeverCompleted(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	r := newResponder(t, p, nil, nil)
+	serial, _ := ca.ParseSerial("4123456789abcdef0123456789abcdef")
+	now := p.clock.Now()
+	if err := p.db.ReserveAudited(context.Background(), &ca.Prepared{Serial: serial, CA: "issuing-1", Profile: "poces",
+		NotBefore: now, NotAfter: now.AddDate(3, 0, 0), Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	resp := query(t, r.Handler(), p, serial, crypto.SHA1)
+	if resp.Status != xocsp.Revoked || resp.RevocationReason != xocsp.CertificateHold {
+		t.Fatalf("reserved, never completed: status %d reason %d, want revoked (certificateHold, never issued)", resp.Status, resp.RevocationReason)
+	}
+}
