@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -126,7 +127,44 @@ func New(ctx context.Context, cfg Config) (*CA, error) {
 			return nil, err
 		}
 	}
+	if err := c.reconcile(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// ReservationGrace is how old a reservation without its certificate must
+// be for a start to take it as abandoned: no issuance in progress on any
+// node takes that long (the HSM and the store time out well before).
+const ReservationGrace = 15 * time.Minute
+
+// ActionReservationAbandon is the audit action of a reservation found
+// never completed at start.
+const ActionReservationAbandon = "ca.reservation.abandon"
+
+// reconcile records, at start, every issuance that reserved a serial and
+// never stored its certificate: a crash between signing and storing, or a
+// failure whose record was lost. The certificate may exist outside (it
+// may have been signed), so its serial is never reused, and the OCSP
+// responder answers it as never issued, which is not "good".
+func (c *CA) reconcile(ctx context.Context) error {
+	now := c.now().UTC().Truncate(time.Second)
+	abandoned, err := c.certs.AbandonReservations(ctx, now.Add(-ReservationGrace), func(p *Prepared) audit.Event {
+		return audit.Event{Time: now, Actor: audit.System, Action: ActionReservationAbandon, Target: p.Serial.String(),
+			Outcome: audit.OutcomeOK, Details: map[string]string{
+				"ca": p.CA, "profile": p.Profile, "subject_id": p.SubjectID,
+				"reserved": p.Created.UTC().Format(time.RFC3339), "partition": strconv.Itoa(p.Partition),
+				"note": "reserved and never completed; if it was signed, it is answered as not good and its serial is never reused",
+			}}
+	})
+	if err != nil {
+		return fmt.Errorf("ca: reconciling unfinished issuances: %w", err)
+	}
+	for _, p := range abandoned {
+		c.log.WarnContext(ctx, "ca: an issuance never completed; its serial is retired", "serial", p.Serial.String(),
+			"ca", p.CA, "profile", p.Profile, "reserved", p.Created)
+	}
+	return nil
 }
 
 func (c *CA) addIssuer(ctx context.Context, iss *Issuer, base string) error {

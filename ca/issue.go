@@ -163,6 +163,13 @@ func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.C
 		return fail(fmt.Errorf("ca: storing certificate %s: %w", serial, err))
 	}
 	c.log.InfoContext(ctx, "certificate issued", "serial", serial.String(), "ca", iss.Name, "profile", prep.Profile, "subject_id", prep.SubjectID)
+	for _, o := range c.observers {
+		if obs, ok := o.(IssuanceObserver); ok {
+			if err := obs.Issued(ctx, cert); err != nil {
+				c.log.WarnContext(ctx, "ca: an observer of issuance failed", "serial", serial.String(), "err", err)
+			}
+		}
+	}
 	return cert, nil
 }
 

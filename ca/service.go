@@ -181,6 +181,15 @@ type StatusObserver interface {
 	StatusChanged(ctx context.Context, c *Certificate)
 }
 
+// IssuanceObserver is an ability a StatusObserver may have: Issued hears
+// of every certificate after it is stored and before Issue (or
+// IssueService) returns it, so that the OCSP responder has its response
+// signed by the time anyone learns the serial. An error is logged; the
+// certificate is issued all the same.
+type IssuanceObserver interface {
+	Issued(ctx context.Context, c *Certificate) error
+}
+
 // Observe registers an observer. Call it before the CA serves requests.
 func (c *CA) Observe(o StatusObserver) { c.observers = append(c.observers, o) }
 

@@ -37,6 +37,13 @@ type CertificateStore interface {
 	// CountIssued is how many serials have been reserved for ca; the CA uses it
 	// to continue filling CRL partitions after a restart.
 	CountIssued(ctx context.Context, ca string) (uint64, error)
+	// AbandonReservations durably marks every reservation created before
+	// before that was never completed (and is not marked yet) as
+	// abandoned, appending event(p) for each to the audit chain in the
+	// same transaction, and returns them. An abandoned serial is never
+	// reused, never completed (CompleteAudited fails with ErrConflict) and
+	// not found by Certificate. event may run more than once.
+	AbandonReservations(ctx context.Context, before time.Time, event func(*Prepared) audit.Event) ([]*Prepared, error)
 }
 
 // ListQuery filters and pages a listing. Empty fields match everything.

@@ -122,6 +122,20 @@ func BenchmarkFullCRL1M(b *testing.B) {
 	})
 }
 
+// BenchmarkPartition builds and signs the largest partition CRL of the
+// default partition size (every entry revoked, with reason and invalidity
+// date; RSA-2048 issuing key) and reports its size, the figure
+// docs/benchmarks.md gives for the largest partition.
+func BenchmarkPartition(b *testing.B) {
+	h := newHierarchy(b, "rsa-2048", "rsa-2048")
+	var der []byte
+	for range b.N {
+		der = worstPartition(b, h)
+	}
+	b.ReportMetric(float64(len(der)), "bytes")
+	b.ReportMetric(float64(ca.DefaultPartitionSize), "entries")
+}
+
 // BenchmarkServeCachedCRL fetches a cached partition-sized CRL over a
 // loopback HTTP server.
 func BenchmarkServeCachedCRL(b *testing.B) {

@@ -55,6 +55,10 @@ type Template struct {
 	DeltaBase *big.Int
 	// FreshestCRL lists where the delta CRLs are (section 5.2.6).
 	FreshestCRL []string
+	// ExpiredCertsOnCRL, when set, adds the expiredCertsOnCRL extension
+	// (X.509 section 9.6.2.8, id-ce 60): the CRL keeps the entries of
+	// certificates that expired at or after this time.
+	ExpiredCertsOnCRL time.Time
 }
 
 // DistributionPoint is the scope of a partitioned CRL.
@@ -207,6 +211,10 @@ func (t *Template) extensions(issuer *x509.Certificate) ([]extension, error) {
 	}
 	if len(t.FreshestCRL) > 0 {
 		exts = append(exts, extension{id: oidFreshestCRL, value: freshestCRL(t.FreshestCRL)})
+	}
+	if !t.ExpiredCertsOnCRL.IsZero() {
+		gt := t.ExpiredCertsOnCRL.UTC().Format("20060102150405Z")
+		exts = append(exts, extension{id: oidExpiredCertsOnCRL, value: appendTLV(nil, tagGeneralizedTime, []byte(gt))})
 	}
 	return exts, nil
 }

@@ -277,6 +277,18 @@ func TestGenerateARL(t *testing.T) {
 func TestPartitionSize(t *testing.T) {
 	t.Parallel()
 	h := newHierarchy(t, "rsa-2048", "rsa-2048")
+	der := worstPartition(t, h)
+	t.Logf("partition CRL with %d revoked entries (reason + invalidity date): %d bytes", ca.DefaultPartitionSize, len(der))
+	if len(der) >= 1<<20 {
+		t.Errorf("partition CRL is %d bytes, want under 1 MB", len(der))
+	}
+}
+
+// worstPartition builds the largest partition CRL the default partition
+// size allows: every certificate of it revoked, with reason and invalidity
+// date, and a CRL number of six octets.
+func worstPartition(tb testing.TB, h *hierarchy) []byte {
+	tb.Helper()
 	now := time.Now().Truncate(time.Second)
 	ents := make([]crl.Entry, ca.DefaultPartitionSize)
 	for i := range ents {
@@ -285,18 +297,15 @@ func TestPartitionSize(t *testing.T) {
 	}
 	dir, err := crl.PartitionDirName(nil, 1234)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	der, err := crl.Create(nil, &crl.Template{Number: big.NewInt(1 << 40), ThisUpdate: now, NextUpdate: now.Add(12 * time.Hour), Entries: ents,
 		IssuingDistributionPoint: &crl.DistributionPoint{DirNames: [][]byte{dir}, URIs: []string{baseURL + "/crl/issuing-1/1234.crl"}, OnlyContainsUserCerts: true}},
 		h.issuing, h.issuingKey)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Logf("partition CRL with %d revoked entries (reason + invalidity date): %d bytes", len(ents), len(der))
-	if len(der) >= 1<<20 {
-		t.Errorf("partition CRL is %d bytes, want under 1 MB", len(der))
-	}
+	return der
 }
 
 // checkPartitions checks the entries of each partition CRL and its

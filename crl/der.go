@@ -44,6 +44,7 @@ var (
 	oidDeltaCRLIndicator = asn1.ObjectIdentifier{2, 5, 29, 27}
 	oidIssuingDistPoint  = asn1.ObjectIdentifier{2, 5, 29, 28}
 	oidFreshestCRL       = asn1.ObjectIdentifier{2, 5, 29, 46}
+	oidExpiredCertsOnCRL = asn1.ObjectIdentifier{2, 5, 29, 60}
 	oidReasonCode        = asn1.ObjectIdentifier{2, 5, 29, 21}
 	oidInvalidityDate    = asn1.ObjectIdentifier{2, 5, 29, 24}
 

@@ -14,7 +14,19 @@
 //     always published them;
 //   - the delta CRL (section 5.2.4): a critical deltaCRLIndicator naming the
 //     full CRL it is relative to, the certificates whose status changed since,
-//     and removeFromCRL for certificates released from hold.
+//     and removeFromCRL for certificates released from hold. Its base, the
+//     previous scheduled full CRL, is saved in the store (Source.SetCRLState)
+//     and read back at start, so a restart neither empties nor rebases it.
+//
+// An entry leaves every CRL once its certificate has expired (notAfter
+// before thisUpdate, RFC 5280 section 3.3), unless Config.ExpiredCertsOnCRL
+// keeps it, which the CRLs then announce with the expiredCertsOnCRL
+// extension (X.509 section 9.6.2.8, OID 2.5.29.60).
+//
+// The offline root's ARL is made by IssueARL in a key ceremony, its CRL
+// number kept in a file beside it; both are replaced atomically (temporary
+// file, fsync, rename, directory fsync). ARLHandler serves the file and
+// picks up a new ARL on the next request.
 //
 // The CRLs are DER-encoded here rather than by crypto/x509, in one buffer,
 // so that a CRL of a million entries costs little more memory than its own

@@ -30,6 +30,13 @@ type Source interface {
 	// CountIssued is how many serials the CA has reserved: it tells how
 	// many partitions exist.
 	CountIssued(ctx context.Context, ca string) (uint64, error)
+	// CRLState returns the state SetCRLState last saved for the CA, or
+	// nil if there is none. The Publisher keeps its delta CRL base there,
+	// so that the first delta after a restart is relative to the same
+	// complete CRL as the last one before it.
+	CRLState(ctx context.Context, ca string) ([]byte, error)
+	// SetCRLState durably replaces the CA's saved state.
+	SetCRLState(ctx context.Context, ca string, state []byte) error
 }
 
 // DefaultValidity is how long a CRL is valid: nextUpdate - thisUpdate.
@@ -84,8 +91,8 @@ func counterName(caName string) string { return "crl/" + caName }
 
 // Base identifies the complete CRL a delta CRL is relative to.
 type Base struct {
-	Number     uint64
-	ThisUpdate time.Time
+	Number     uint64    `json:"number"`
+	ThisUpdate time.Time `json:"this_update"`
 }
 
 // Request asks for one run for one CA.
@@ -99,6 +106,12 @@ type Request struct {
 	Base *Base
 	// SizeHint is the expected size of the full CRL, to allocate once.
 	SizeHint int
+	// ExpiredCertsOnCRL keeps the entries of certificates that have
+	// expired, and says so with the expiredCertsOnCRL extension (X.509
+	// section 9.6.2.8, from the issuing CA's notBefore). By default an
+	// entry leaves every CRL once its certificate's notAfter is before
+	// thisUpdate (RFC 5280 section 3.3).
+	ExpiredCertsOnCRL bool
 }
 
 // Set is what one run produced. All its CRLs carry the same number.
@@ -171,10 +184,13 @@ type run struct {
 	hint    int
 	scratch []byte
 	serial  [16]byte
+	// keepExpired is Request.ExpiredCertsOnCRL.
+	keepExpired bool
 }
 
 func (g *Generator) newRun(iss *ca.Issuer, set *Set, req Request) (*run, error) {
-	r := &run{g: g, iss: iss, set: set, parts: map[int]*builder{}, want: req.Partitions, hint: req.SizeHint}
+	r := &run{g: g, iss: iss, set: set, parts: map[int]*builder{}, want: req.Partitions, hint: req.SizeHint,
+		keepExpired: req.ExpiredCertsOnCRL}
 	if _, err := asn1.Unmarshal(iss.Certificate.RawSubject, &r.subject); err != nil {
 		return nil, fmt.Errorf("crl: parsing the subject of %s: %w", iss.Name, err)
 	}
@@ -202,7 +218,16 @@ func (g *Generator) newRun(iss *ca.Issuer, set *Set, req Request) (*run, error) 
 func (r *run) template(t *Template) *Template {
 	t.Number = new(big.Int).SetUint64(r.set.Number)
 	t.ThisUpdate, t.NextUpdate = r.set.ThisUpdate, r.set.NextUpdate
+	if r.keepExpired {
+		t.ExpiredCertsOnCRL = r.iss.Certificate.NotBefore
+	}
 	return t
+}
+
+// expired reports whether c leaves the run's CRLs: its certificate
+// expired before thisUpdate, and expired entries are not kept.
+func (r *run) expired(c *ca.Certificate) bool {
+	return !r.keepExpired && !c.NotAfter.IsZero() && c.NotAfter.Before(r.set.ThisUpdate)
 }
 
 // partition returns the builder of partition p, making it on first use.
@@ -247,7 +272,7 @@ func PartitionDirName(issuer pkix.RDNSequence, n int) ([]byte, error) {
 func (r *run) addRevoked(c *ca.Certificate) error {
 	// A status changed after thisUpdate waits for the next run: an entry
 	// must not be revoked after its CRL's thisUpdate (section 5.1.2.6).
-	if c.Status == ca.StatusGood || c.RevokedAt.After(r.set.ThisUpdate) {
+	if c.Status == ca.StatusGood || c.RevokedAt.After(r.set.ThisUpdate) || r.expired(c) {
 		return nil
 	}
 	entry, err := r.encode(c)
@@ -310,6 +335,9 @@ func (g *Generator) delta(ctx context.Context, r *run, base *Base) error {
 	// thisUpdate is lost. Listing a change twice is harmless.
 	since := base.ThisUpdate.Add(-time.Second)
 	err = g.source.ForEachChangedSince(ctx, r.iss.Name, since, func(c *ca.Certificate) error {
+		if r.expired(c) {
+			return nil // on no CRL any more, so nothing for a delta to say
+		}
 		if c.Status == ca.StatusGood {
 			if c.StatusChanged.After(r.set.ThisUpdate) {
 				return nil // released after thisUpdate: the next run says so

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,9 +44,12 @@ type Config struct {
 	// MinGap is the least time between two runs for one CA caused by
 	// status changes; 0 means one minute.
 	MinGap time.Duration
-	Clock  func() time.Time // time.Now when nil
-	Rand   io.Reader        // crypto/rand when nil
-	Logger *slog.Logger
+	// ExpiredCertsOnCRL keeps the entries of expired certificates on the
+	// CRLs (see Request.ExpiredCertsOnCRL); by default they leave.
+	ExpiredCertsOnCRL bool
+	Clock             func() time.Time // time.Now when nil
+	Rand              io.Reader        // crypto/rand when nil
+	Logger            *slog.Logger
 }
 
 // Publisher keeps the CRLs of the issuing CAs current: it regenerates them
@@ -62,6 +66,7 @@ type Publisher struct {
 	cas      map[string]*caState
 	order    []string
 	kick     chan struct{}
+	expired  bool // Config.ExpiredCertsOnCRL
 }
 
 // caState is the Publisher's state for one CA.
@@ -78,6 +83,7 @@ type caState struct {
 	due      time.Time  // next scheduled full run
 	lastRun  time.Time
 	sizeHint int
+	restored bool // base, pending and due were read from the store
 
 	mu    sync.Mutex // guards dirty
 	dirty map[int]bool
@@ -103,7 +109,7 @@ func New(cfg Config) (*Publisher, error) {
 	}
 	p := &Publisher{
 		gen: gen, dir: cfg.Dir, interval: cfg.Interval, minGap: cfg.MinGap, now: gen.now,
-		log: cfg.Logger, cas: map[string]*caState{}, kick: make(chan struct{}, 1),
+		log: cfg.Logger, cas: map[string]*caState{}, kick: make(chan struct{}, 1), expired: cfg.ExpiredCertsOnCRL,
 	}
 	if p.interval == 0 {
 		p.interval = gen.validity / 2
@@ -229,28 +235,81 @@ func (st *caState) isDirty() bool {
 // moves the delta base along: deltas are relative to the previous scheduled
 // full CRL, so a client holding a complete CRL up to one Interval old can
 // still apply them.
+//
+// The bases and the time of the next scheduled run are saved in the store
+// after every full run and read back before the first, so that a restart
+// neither empties the delta nor moves its base: a full run before the
+// scheduled time (the first after a restart, or one asked for) keeps them.
 func (p *Publisher) runFull(ctx context.Context, st *caState) error {
 	st.run.Lock()
 	defer st.run.Unlock()
+	if err := p.restore(ctx, st); err != nil {
+		st.due = p.now().Add(p.minGap)
+		return err
+	}
 	st.mu.Lock()
 	st.dirty = map[int]bool{} // a full run covers every change so far
 	st.mu.Unlock()
+	scheduled := !p.now().Before(st.due)
 	set, err := p.generate(ctx, st, nil)
 	if err != nil {
 		st.due = p.now().Add(p.minGap)
 		return err
 	}
-	this := &Base{Number: set.Number, ThisUpdate: set.ThisUpdate}
-	switch {
-	case st.pending != nil:
-		st.base = st.pending
-	case st.base == nil:
-		st.base = this
+	if scheduled || st.base == nil {
+		this := &Base{Number: set.Number, ThisUpdate: set.ThisUpdate}
+		switch {
+		case st.pending != nil:
+			st.base = st.pending
+		case st.base == nil:
+			st.base = this
+		}
+		st.pending = this
+		st.due = set.ThisUpdate.Add(p.interval)
 	}
-	st.pending = this
-	st.due = set.ThisUpdate.Add(p.interval)
+	if err := p.save(ctx, st); err != nil {
+		// The CRLs are out; only a restart before the next save would
+		// publish an empty delta.
+		p.log.ErrorContext(ctx, "saving the delta CRL base failed", "ca", st.iss.Name, "err", err)
+	}
 	p.prune(ctx, st)
 	return nil
+}
+
+// savedState is what the Publisher keeps in the store per CA.
+type savedState struct {
+	Base    *Base     `json:"base"`
+	Pending *Base     `json:"pending"`
+	Due     time.Time `json:"due"`
+}
+
+// restore reads the CA's saved bases once. st.run is held.
+func (p *Publisher) restore(ctx context.Context, st *caState) error {
+	if st.restored {
+		return nil
+	}
+	data, err := p.gen.source.CRLState(ctx, st.iss.Name)
+	if err != nil {
+		return fmt.Errorf("crl: reading the saved state of %s: %w", st.iss.Name, err)
+	}
+	if data != nil {
+		var s savedState
+		if err := json.Unmarshal(data, &s); err != nil {
+			return fmt.Errorf("crl: the saved state of %s is unreadable: %w", st.iss.Name, err)
+		}
+		st.base, st.pending, st.due = s.Base, s.Pending, s.Due
+	}
+	st.restored = true
+	return nil
+}
+
+// save writes the CA's bases to the store. st.run is held.
+func (p *Publisher) save(ctx context.Context, st *caState) error {
+	data, err := json.Marshal(savedState{Base: st.base, Pending: st.pending, Due: st.due})
+	if err != nil {
+		return fmt.Errorf("crl: encoding the state of %s: %w", st.iss.Name, err)
+	}
+	return p.gen.source.SetCRLState(ctx, st.iss.Name, data)
 }
 
 // runDirty regenerates the full CRL, the delta and the partitions with
@@ -278,7 +337,8 @@ func (p *Publisher) runDirty(ctx context.Context, st *caState) error {
 func (p *Publisher) generate(ctx context.Context, st *caState, partitions map[int]bool) (*Set, error) {
 	st.lastRun = p.now()
 	start := time.Now()
-	set, err := p.gen.Generate(ctx, Request{Issuer: st.iss, Partitions: partitions, Base: st.base, SizeHint: st.sizeHint})
+	set, err := p.gen.Generate(ctx, Request{Issuer: st.iss, Partitions: partitions, Base: st.base, SizeHint: st.sizeHint,
+		ExpiredCertsOnCRL: p.expired})
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func (r *Responder) respond(ctx context.Context, der []byte) *response {
 	serial, issuable := id.serial()
 	i := hashIndex(id.hashAlgorithm)
 	if issuable && nonce == nil {
-		if resp := iss.valid(serial, i, r.now()); resp != nil {
+		if resp := r.valid(iss, serial, i, r.now()); resp != nil {
 			return resp
 		}
 	}
@@ -92,17 +92,20 @@ func (r *Responder) respondLive(ctx context.Context, iss *issuer, id *certID, se
 		}
 		s = base.single // the SHA-256 twin says exactly what base says
 	}
-	der, err := k.sign(r.cfg.Rand, id.raw, &s, nonce)
+	der, sig, err := k.sign(r.cfg.Rand, id.raw, &s, nonce)
 	if err != nil {
 		return nil, err
 	}
-	resp := newResponse(der, &s, 0, &dates{}, k)
+	resp := &response{der: der, single: s}
 	switch {
 	case nonce != nil:
 		resp.unique = true
-	case base != nil:
-		resp.base = base
-		iss.entryFor(serial).r[1].Store(resp)
+	case base == nil:
+		resp.etag = etagOf(sig)
+	default:
+		resp.etag = etagOf(sig)
+		rec := record{stamp: r.stamp.Add(1), base: base.stamp, key: k.idx, signed: true, single: s, sig: sig}
+		iss.twins.put(serial, &rec, false)
 	}
 	return resp, nil
 }
@@ -111,7 +114,7 @@ func (r *Responder) respondLive(ctx context.Context, iss *issuer, id *certID, se
 // from the store if there is none yet; nil if the issuer never issued it.
 func (r *Responder) baseResponse(ctx context.Context, iss *issuer, serial ca.Serial) (*response, error) {
 	now := r.now()
-	if resp := iss.valid(serial, 0, now); resp != nil {
+	if resp := r.valid(iss, serial, 0, now); resp != nil {
 		return resp, nil
 	}
 	seq := r.seq.Load() // before reading the store; see issuer.install
@@ -122,11 +125,11 @@ func (r *Responder) baseResponse(ctx context.Context, iss *issuer, serial ca.Ser
 	if err != nil {
 		return nil, err
 	}
-	resp, err := r.signRecord(iss, c, seq, &dates{})
+	resp, err := r.signRecord(iss, c, seq)
 	if err != nil {
 		return nil, err
 	}
-	if cur := iss.valid(serial, 0, now); cur != nil {
+	if cur := r.valid(iss, serial, 0, now); cur != nil {
 		return cur, nil // ours, or one installed from a later reading
 	}
 	return resp, nil

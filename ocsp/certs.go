@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/oces-pki/oces/ca"
-	"github.com/oces-pki/oces/hsm"
 )
 
 // Responder certificates (RFC 6960 section 4.2.2.2): each issuing CA has
@@ -149,7 +148,7 @@ func (r *Responder) newestKey(ctx context.Context, iss *issuer) (*hsmKey, error)
 	for gen := 1; gen <= maxKeyGenerations; gen++ {
 		uri := keyURI(iss.keyURI, iss.name, gen)
 		signer, err := r.cfg.Keys.Signer(ctx, uri)
-		if errors.Is(err, hsm.ErrKeyNotFound) {
+		if errors.Is(err, ErrKeyNotFound) {
 			break
 		}
 		if err != nil {
@@ -167,9 +166,9 @@ func (r *Responder) newestKey(ctx context.Context, iss *issuer) (*hsmKey, error)
 // it if another process made it meanwhile (a shared HSM).
 func (r *Responder) generateKey(ctx context.Context, iss *issuer, gen int) (*hsmKey, error) {
 	uri := keyURI(iss.keyURI, iss.name, gen)
-	r.log.InfoContext(ctx, "ocsp: generating responder key", "ca", iss.name, "key", keyLabel(uri), "algorithm", r.cfg.KeyAlgorithm.String())
-	signer, err := r.cfg.Keys.GenerateKey(ctx, uri, r.cfg.KeyAlgorithm)
-	if errors.Is(err, hsm.ErrKeyExists) {
+	r.log.InfoContext(ctx, "ocsp: generating responder key", "ca", iss.name, "key", keyLabel(uri), "algorithm", r.keyAlgorithm())
+	signer, err := r.cfg.Keys.GenerateKey(ctx, uri)
+	if errors.Is(err, ErrKeyExists) {
 		signer, err = r.cfg.Keys.Signer(ctx, uri)
 	}
 	if err != nil {
@@ -256,6 +255,9 @@ func (r *Responder) signingKeyFrom(iss *issuer, key *hsmKey, c *ca.Certificate) 
 		return nil, err
 	}
 	k.key = key
+	if err := iss.addKey(k); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 
@@ -312,6 +314,14 @@ func (r *Responder) renewDue(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// keyAlgorithm names the algorithm of the keys the KeyStore makes, if it says.
+func (r *Responder) keyAlgorithm() string {
+	if a, ok := r.cfg.Keys.(interface{ KeyAlgorithm() string }); ok {
+		return a.KeyAlgorithm()
+	}
+	return "(the key store's)"
 }
 
 // ResponderCertificate returns the current responder certificate of the

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -140,10 +141,10 @@ func (m *memKeys) Signer(_ context.Context, uri string) (crypto.Signer, error) {
 	if k, ok := m.keys[uri]; ok {
 		return k, nil
 	}
-	return nil, fmt.Errorf("%w: %s", hsm.ErrKeyNotFound, uri)
+	return nil, fmt.Errorf("%w: %s", ErrKeyNotFound, uri)
 }
 
-func (m *memKeys) GenerateKey(_ context.Context, uri string, _ hsm.KeyAlgorithm) (crypto.Signer, error) {
+func (m *memKeys) GenerateKey(_ context.Context, uri string) (crypto.Signer, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -158,8 +159,28 @@ func (m *memKeys) GenerateKey(_ context.Context, uri string, _ hsm.KeyAlgorithm)
 	return k, nil
 }
 
+// hsmKeys is the responder's view of a SoftHSM token, as ocsp/ocsphsm
+// gives it (which this package's tests cannot import).
+type hsmKeys struct{ h *hsm.HSM }
+
+func (k hsmKeys) Signer(ctx context.Context, uri string) (crypto.Signer, error) {
+	s, err := k.h.Signer(ctx, uri)
+	if errors.Is(err, hsm.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: %w", ErrKeyNotFound, err)
+	}
+	return s, err
+}
+
+func (k hsmKeys) GenerateKey(ctx context.Context, uri string) (crypto.Signer, error) {
+	s, err := k.h.GenerateKey(ctx, uri, hsm.ECP256)
+	if errors.Is(err, hsm.ErrKeyExists) {
+		return nil, fmt.Errorf("%w: %w", ErrKeyExists, err)
+	}
+	return s, err
+}
+
 var (
-	_ KeyStore  = (*hsm.HSM)(nil)
+	_ KeyStore  = hsmKeys{}
 	_ KeyStore  = (*memKeys)(nil)
 	_ Source    = (*bolt.DB)(nil)
 	_ Authority = (*ca.CA)(nil)

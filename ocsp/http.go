@@ -95,7 +95,7 @@ func (r *Responder) decodeGET(enc string) ([]byte, error) {
 func (r *Responder) write(w http.ResponseWriter, req *http.Request, resp *response) {
 	h := w.Header()
 	h["Content-Type"] = hdrResponseType
-	if resp.etag == nil || resp.unique {
+	if resp.etag == nil || resp.unique || resp.single.nextUpdate.IsZero() {
 		h["Cache-Control"] = hdrNoStore
 		h["Content-Length"] = []string{strconv.Itoa(len(resp.der))}
 		if req.Method != http.MethodHead {
@@ -103,17 +103,17 @@ func (r *Responder) write(w http.ResponseWriter, req *http.Request, resp *respon
 		}
 		return
 	}
-	maxAge := max(0, int64(resp.nextUpdate.Sub(r.now())/time.Second))
+	maxAge := max(0, int64(resp.single.nextUpdate.Sub(r.now())/time.Second))
 	h["Cache-Control"] = []string{"max-age=" + strconv.FormatInt(maxAge, 10) + ", public, no-transform, must-revalidate"}
-	h["Expires"] = resp.expires
-	h["Last-Modified"] = resp.lastModified
+	h["Expires"] = r.dates.format(resp.single.nextUpdate)
+	h["Last-Modified"] = r.dates.format(resp.single.thisUpdate)
 	h["Etag"] = resp.etag
 	if req.Method != http.MethodPost && notModified(req, resp) {
 		delete(h, "Content-Type")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h["Content-Length"] = resp.length
+	h["Content-Length"] = []string{strconv.Itoa(len(resp.der))}
 	if req.Method != http.MethodHead {
 		_, _ = w.Write(resp.der)
 	}
@@ -133,7 +133,7 @@ func notModified(req *http.Request, resp *response) bool {
 	}
 	if ims := req.Header.Get("If-Modified-Since"); ims != "" {
 		t, err := http.ParseTime(ims)
-		return err == nil && !resp.thisUpdate.After(t)
+		return err == nil && !resp.single.thisUpdate.After(t)
 	}
 	return false
 }

@@ -104,7 +104,7 @@ func TestOpenSSLInterop(t *testing.T) {
 	tok := softhsmtest.New(t)
 	h := hsm.New(nil)
 	t.Cleanup(func() { h.Close() })
-	ip := newInteropPKI(t, h, func(c *Config) { c.Issuers[0].ResponderKey = tok.KeyURI("ocsp-issuing-1") })
+	ip := newInteropPKI(t, hsmKeys{h}, func(c *Config) { c.Issuers[0].ResponderKey = tok.KeyURI("ocsp-issuing-1") })
 	url := ip.srv.URL + "/ocsp"
 	ask := func(extra ...string) []string {
 		return append([]string{"ocsp", "-issuer", "issuer.pem", "-url", url, "-CAfile", "root.pem"}, extra...)

@@ -123,10 +123,9 @@ func (r *Responder) presignIssuer(ctx context.Context, iss *issuer, seq uint64) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := &dates{}
 			for batch := range batches {
 				for _, c := range batch {
-					if _, err := r.signRecord(iss, c, seq, d); err != nil {
+					if _, err := r.signRecord(iss, c, seq); err != nil {
 						cancel(fmt.Errorf("ocsp: pre-signing %s of %s: %w", c.Serial, iss.name, err))
 						return
 					}

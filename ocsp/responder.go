@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/oces-pki/oces/ca"
-	"github.com/oces-pki/oces/hsm"
 )
 
 // Source is where the responder reads certificate records: serial, CA and
@@ -41,11 +40,24 @@ type Authority interface {
 	Certificates(ctx context.Context, q ca.ListQuery) (*ca.CertificatePage, error)
 }
 
-// KeyStore holds the responder keys; *hsm.HSM satisfies it.
+// KeyStore holds the responder keys and hands them out as crypto.Signers;
+// ocsp/ocsphsm adapts an HSM to it. A store that also has a method
+// KeyAlgorithm() string names the algorithm of the keys it makes in the
+// audit record of a rotation.
 type KeyStore interface {
+	// Signer opens the key keyURI names, or fails with an error wrapping
+	// ErrKeyNotFound if there is none.
 	Signer(ctx context.Context, keyURI string) (crypto.Signer, error)
-	GenerateKey(ctx context.Context, keyURI string, alg hsm.KeyAlgorithm) (crypto.Signer, error)
+	// GenerateKey makes a key under keyURI, of the store's algorithm, or
+	// fails with an error wrapping ErrKeyExists if there is one.
+	GenerateKey(ctx context.Context, keyURI string) (crypto.Signer, error)
 }
+
+// Errors a KeyStore wraps.
+var (
+	ErrKeyNotFound = errors.New("ocsp: responder key not found")
+	ErrKeyExists   = errors.New("ocsp: responder key exists already")
+)
 
 // IssuerConfig names one issuing CA the responder answers for.
 type IssuerConfig struct {
@@ -69,9 +81,6 @@ type Config struct {
 	// (see rotate.go); a rotation that cannot be recorded is not made.
 	Audit Auditor
 
-	// KeyAlgorithm of generated responder keys; ECDSA P-256 by default,
-	// which signs a million responses in well under a minute.
-	KeyAlgorithm hsm.KeyAlgorithm
 	// ResponderValidity is the validity of responder certificates (4 days).
 	ResponderValidity time.Duration
 	// RenewalFraction: a responder certificate is renewed when less than
@@ -112,9 +121,6 @@ const (
 )
 
 func (c *Config) setDefaults() {
-	if c.KeyAlgorithm == 0 {
-		c.KeyAlgorithm = hsm.ECP256
-	}
 	if c.ResponderValidity == 0 {
 		c.ResponderValidity = DefaultResponderValidity
 	}
@@ -185,10 +191,13 @@ type Responder struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	// seq orders installs of one entry; see install.
-	seq  atomic.Uint64
-	live chan struct{} // semaphore of on-demand signatures
-	kick chan struct{} // a rotation asks Run for a sweep now
+	// seq orders installs of one serial; see table.put.
+	seq atomic.Uint64
+	// stamp names every stored record; see table.go.
+	stamp atomic.Uint64
+	dates httpDates
+	live  chan struct{} // semaphore of on-demand signatures
+	kick  chan struct{} // a rotation asks Run for a sweep now
 
 	presigned atomic.Int64 // responses installed by the current sweep
 	ready     atomic.Bool  // the first sweep has completed
@@ -205,23 +214,19 @@ type issuer struct {
 	nameHash, keyHash [2][]byte
 
 	current atomic.Pointer[signingKey]
-	shards  [numShards]shard
+	// keys lists every signing key (generation and certificate) the
+	// issuer has had, by signingKey.idx; it is only appended to.
+	keysMu sync.Mutex
+	keys   atomic.Pointer[[]*signingKey]
+	// responses holds the SHA-1 responses, twins the SHA-256 ones
+	// signed on first request; see table.go.
+	responses, twins *table
 
 	rotateMu sync.Mutex  // one renewal or rotation at a time
 	resign   atomic.Bool // a rotation awaits its re-signing sweep
 }
 
 const numShards = 64
-
-type shard struct {
-	mu sync.RWMutex
-	m  map[ca.Serial]*entry
-}
-
-// entry holds the current responses for one serial, by CertID hash.
-type entry struct {
-	r [2]atomic.Pointer[response]
-}
 
 // hashIndex maps a CertID hash to the index of the issuer's hashes.
 func hashIndex(h crypto.Hash) int {
@@ -254,6 +259,8 @@ func New(ctx context.Context, cfg Config) (*Responder, error) {
 		if err := r.loadResponder(ctx, iss); err != nil {
 			return nil, err
 		}
+		maxSig := maxSignature(iss.current.Load().signer.Public())
+		iss.responses, iss.twins = newTable(maxSig), newTable(maxSig)
 		r.issuers = append(r.issuers, iss)
 	}
 	return r, nil
@@ -268,9 +275,6 @@ func newIssuer(ic IssuerConfig) (*issuer, error) {
 	n2, k2 := sha256.Sum256(ic.Certificate.RawSubject), sha256.Sum256(spk)
 	iss := &issuer{name: ic.Name, cert: ic.Certificate, keyURI: ic.ResponderKey,
 		nameHash: [2][]byte{n1[:], n2[:]}, keyHash: [2][]byte{k1[:], k2[:]}}
-	for i := range iss.shards {
-		iss.shards[i].m = make(map[ca.Serial]*entry)
-	}
 	return iss, nil
 }
 
@@ -297,66 +301,67 @@ func (r *Responder) issuerNamed(name string) *issuer {
 	return nil
 }
 
-func (iss *issuer) shard(s ca.Serial) *shard { return &iss.shards[s[15]%numShards] }
-
-func (iss *issuer) lookup(s ca.Serial) *entry {
-	sh := iss.shard(s)
-	sh.mu.RLock()
-	e := sh.m[s]
-	sh.mu.RUnlock()
-	return e
+// addKey gives k its index in the issuer's key list.
+func (iss *issuer) addKey(k *signingKey) error {
+	iss.keysMu.Lock()
+	defer iss.keysMu.Unlock()
+	var keys []*signingKey
+	if p := iss.keys.Load(); p != nil {
+		keys = *p
+	}
+	if len(keys) > 0xffff {
+		return fmt.Errorf("ocsp: %s has had %d responder certificates in this process; restart it", iss.name, len(keys))
+	}
+	k.idx = uint16(len(keys))
+	keys = append(keys[:len(keys):len(keys)], k)
+	iss.keys.Store(&keys)
+	return nil
 }
 
-func (iss *issuer) entryFor(s ca.Serial) *entry {
-	if e := iss.lookup(s); e != nil {
-		return e
+func (iss *issuer) keyAt(i uint16) *signingKey {
+	if p := iss.keys.Load(); p != nil && int(i) < len(*p) {
+		return (*p)[i]
 	}
-	sh := iss.shard(s)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.m[s]
-	if e == nil {
-		e = &entry{}
-		sh.m[s] = e
-	}
-	return e
-}
-
-// install makes resp the SHA-1 response of serial unless a response built
-// from a later reading of the store is there already. Every path reads the
-// store after taking its seq (observers take a fresh one), so a larger seq
-// never carries older status; onlyNew installs only where nothing is yet.
-func (iss *issuer) install(s ca.Serial, resp *response, onlyNew bool) bool {
-	e := iss.entryFor(s)
-	for {
-		old := e.r[0].Load()
-		if old != nil && (onlyNew || old.seq > resp.seq) {
-			return false
-		}
-		if e.r[0].CompareAndSwap(old, resp) {
-			return true
-		}
-	}
+	return nil
 }
 
 // valid returns the response to serve for serial and CertID hash index
 // i, or nil if there is none still valid.
-func (iss *issuer) valid(s ca.Serial, i int, now time.Time) *response {
-	e := iss.lookup(s)
-	if e == nil {
+func (r *Responder) valid(iss *issuer, s ca.Serial, i int, now time.Time) *response {
+	var base record
+	var buf [512]byte
+	if !iss.responses.get(s, &base, buf[:0]) {
 		return nil
 	}
-	base := e.r[0].Load()
-	if base == nil || base.der == nil || base.retired() || !now.Before(base.nextUpdate) {
+	k := iss.keyAt(base.key)
+	if !base.signed || k == nil || k.key.state.retired.Load() || !now.Before(base.single.nextUpdate) {
 		return nil
 	}
 	if i == 0 {
-		return base
+		return r.serveRecord(iss, k, s, 0, &base)
 	}
-	if resp := e.r[i].Load(); resp != nil && resp.base == base && !resp.retired() {
-		return resp
+	var twin record
+	if iss.twins.get(s, &twin, buf[:0]) && twin.signed && twin.base == base.stamp {
+		if k := iss.keyAt(twin.key); k != nil && !k.key.state.retired.Load() {
+			return r.serveRecord(iss, k, s, 1, &twin)
+		}
 	}
 	return nil
+}
+
+// serveRecord rebuilds the response of a stored record.
+func (r *Responder) serveRecord(iss *issuer, k *signingKey, s ca.Serial, i int, rec *record) *response {
+	var buf [320]byte
+	id := certIDFor(certIDAlgs[i], iss.nameHash[i], iss.keyHash[i], s)
+	tbs, err := k.responseData(buf[:0], id, &rec.single, nil)
+	if err != nil {
+		return nil
+	}
+	der, err := k.wrap(tbs, rec.sig)
+	if err != nil {
+		return nil
+	}
+	return &response{der: der, etag: etagOf(rec.sig), single: rec.single, stamp: rec.stamp}
 }
 
 // StatusChanged re-signs the certificate's response at once, so that the
@@ -384,52 +389,50 @@ func (r *Responder) StatusChanged(ctx context.Context, c *ca.Certificate) {
 		r.log.WarnContext(ctx, "ocsp: re-reading changed certificate", "serial", c.Serial.String(), "err", err)
 		rec = c
 	}
-	if _, err := r.signRecord(iss, rec, seq, &dates{}); err != nil {
+	if _, err := r.signRecord(iss, rec, seq); err != nil {
 		r.log.ErrorContext(ctx, "ocsp: re-signing after status change; answering from the store until the next sweep",
 			"serial", c.Serial.String(), "err", err)
-		iss.install(c.Serial, &response{seq: seq}, false)
+		iss.responses.put(c.Serial, &record{seq: seq, stamp: r.stamp.Add(1)}, false)
 	}
 }
 
-// Issued gives a newly issued certificate its response; the wiring calls
-// it after every issuance. It is an optimisation: a stored serial that
-// has no response yet is looked up and signed on its first query anyway.
+// Issued pre-signs the response of a newly issued certificate
+// (ca.IssuanceObserver): the CA calls it after the certificate is stored
+// and before Issue returns, so that its first query is answered from the
+// store of responses, not signed on demand. An error leaves the
+// certificate to be signed on its first query.
 func (r *Responder) Issued(ctx context.Context, c *ca.Certificate) error {
 	iss := r.issuerNamed(c.CA)
-	if iss == nil {
+	if iss == nil || iss.current.Load() == nil {
 		return nil
 	}
 	s := singleFor(c)
-	resp, err := r.build(iss, c.Serial, &s, r.seq.Load(), &dates{})
-	if err != nil {
-		return err
+	if _, err := r.signInstall(iss, c.Serial, &s, r.seq.Load(), true); err != nil {
+		return fmt.Errorf("ocsp: pre-signing the response of %s: %w", c.Serial, err)
 	}
-	iss.install(c.Serial, resp, true)
 	return nil
 }
 
-// signRecord signs and installs the SHA-1 response of a certificate record.
-func (r *Responder) signRecord(iss *issuer, c *ca.Certificate, seq uint64, d *dates) (*response, error) {
+// signRecord signs and stores the SHA-1 response of a certificate record.
+func (r *Responder) signRecord(iss *issuer, c *ca.Certificate, seq uint64) (*response, error) {
 	s := singleFor(c)
-	resp, err := r.build(iss, c.Serial, &s, seq, d)
-	if err != nil {
-		return nil, err
-	}
-	iss.install(c.Serial, resp, false)
-	return resp, nil
+	return r.signInstall(iss, c.Serial, &s, seq, false)
 }
 
-// build signs the pre-signable SHA-1 response for serial saying s, with
-// thisUpdate now and nextUpdate bounded by the responder certificate.
-func (r *Responder) build(iss *issuer, serial ca.Serial, s *single, seq uint64, d *dates) (*response, error) {
+// signInstall signs the pre-signable SHA-1 response for serial saying s,
+// with thisUpdate now and nextUpdate bounded by the responder
+// certificate, and stores it (see table.put for seq and onlyNew).
+func (r *Responder) signInstall(iss *issuer, serial ca.Serial, s *single, seq uint64, onlyNew bool) (*response, error) {
 	k := iss.current.Load()
 	r.setTimes(s, k)
 	id := certIDFor(certIDAlgs[0], iss.nameHash[0], iss.keyHash[0], serial)
-	der, err := k.sign(r.cfg.Rand, id, s, nil)
+	der, sig, err := k.sign(r.cfg.Rand, id, s, nil)
 	if err != nil {
 		return nil, err
 	}
-	return newResponse(der, s, seq, d, k), nil
+	rec := record{stamp: r.stamp.Add(1), seq: seq, key: k.idx, signed: true, single: *s, sig: sig}
+	iss.responses.put(serial, &rec, onlyNew)
+	return &response{der: der, etag: etagOf(sig), single: *s, stamp: rec.stamp}, nil
 }
 
 func (r *Responder) setTimes(s *single, k *signingKey) {
@@ -438,4 +441,26 @@ func (r *Responder) setTimes(s *single, k *signingKey) {
 	if end := k.cert.NotAfter.UTC().Truncate(time.Second); s.nextUpdate.After(end) {
 		s.nextUpdate = end
 	}
+}
+
+// MemoryStats describes the store of pre-signed responses.
+type MemoryStats struct {
+	// Responses is the number of stored responses, SHA-256 twins included.
+	Responses int
+	// StoreBytes is the memory of their records, outside the Go heap on
+	// Unix; the index of serials is on the heap, unscanned.
+	StoreBytes int64
+}
+
+// MemoryStats returns the size of the response store.
+func (r *Responder) MemoryStats() MemoryStats {
+	var m MemoryStats
+	for _, iss := range r.issuers {
+		for _, t := range []*table{iss.responses, iss.twins} {
+			n, b := t.stats()
+			m.Responses += n
+			m.StoreBytes += b
+		}
+	}
+	return m
 }

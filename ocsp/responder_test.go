@@ -64,23 +64,31 @@ func TestStatusLifecycle(t *testing.T) {
 	check("re-swept", xocsp.Revoked, xocsp.KeyCompromise)
 }
 
-// TestIssuedAndNeverIssued: a stored serial is answered before any sweep
-// or hook; a serial never issued is "revoked" per RFC 6960 2.2.
+// TestIssuedAndNeverIssued: a certificate issued while the responder runs
+// has its response signed before Issue returns; one stored before the
+// responder started is answered from the store before any sweep; a serial
+// never issued is "revoked" per RFC 6960 2.2.
 func TestIssuedAndNeverIssued(t *testing.T) {
 	t.Parallel()
 	p := newTestPKI(t)
+	before := p.issue(t) // before the responder: no sweep, no hook
 	r := newResponder(t, p, nil, nil)
 	h := r.Handler()
-	leaf := p.issue(t) // no Presign, no Issued hook
-	if resp := query(t, h, p, leaf.Serial, crypto.SHA1); resp.Status != xocsp.Good {
+	if r.valid(r.issuers[0], before.Serial, 0, p.clock.Now()) != nil {
+		t.Fatal("a certificate issued before the responder has a response without a sweep")
+	}
+	if resp := query(t, h, p, before.Serial, crypto.SHA1); resp.Status != xocsp.Good {
 		t.Fatalf("stored serial before pre-signing: status %d, want good", resp.Status)
 	}
-	hooked := p.issue(t)
-	if err := r.Issued(context.Background(), hooked); err != nil {
-		t.Fatal(err)
-	}
-	if r.issuers[0].valid(hooked.Serial, 0, p.clock.Now()) == nil {
-		t.Fatal("Issued did not pre-sign the new certificate")
+	for _, leaf := range []*ca.Certificate{p.issue(t), p.issue(t)} {
+		resp := r.valid(r.issuers[0], leaf.Serial, 0, p.clock.Now())
+		if resp == nil {
+			t.Fatal("Issue returned before the new certificate's response was pre-signed")
+		}
+		got, err := xocsp.ParseResponse(resp.der, p.issuing)
+		if err != nil || got.Status != xocsp.Good || got.SerialNumber.Cmp(leaf.Serial.Big()) != 0 {
+			t.Fatalf("pre-signed response of a new certificate: %v, %+v", err, got)
+		}
 	}
 	serial, _ := ca.ParseSerial("0123456789abcdef0123456789abcdef")
 	for _, hash := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
@@ -93,7 +101,7 @@ func TestIssuedAndNeverIssued(t *testing.T) {
 			t.Fatal("never-issued response lacks the extended revoked definition extension")
 		}
 	}
-	if r.issuers[0].lookup(serial) != nil && r.issuers[0].valid(serial, 0, p.clock.Now()) != nil {
+	if r.valid(r.issuers[0], serial, 0, p.clock.Now()) != nil {
 		t.Fatal("a never-issued answer was cached")
 	}
 }
@@ -316,7 +324,7 @@ func TestPresignProgress(t *testing.T) {
 		t.Fatalf("progress %+v ready %v", last, r.Ready())
 	}
 	for _, l := range leaves {
-		if r.issuers[0].valid(l.Serial, 0, p.clock.Now()) == nil {
+		if r.valid(r.issuers[0], l.Serial, 0, p.clock.Now()) == nil {
 			t.Fatalf("%s not pre-signed", l.Serial)
 		}
 	}
@@ -354,5 +362,24 @@ func TestConfigValidate(t *testing.T) {
 		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%s: %v, want error containing %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestReservedNeverCompleted: a serial reserved but never stored as a
+// certificate (a crash between signing and storing; reconciled at start
+// by the CA) is answered as not good: revoked, as never issued.
+func TestReservedNeverCompleted(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	r := newResponder(t, p, nil, nil)
+	serial, _ := ca.ParseSerial("4123456789abcdef0123456789abcdef")
+	now := p.clock.Now()
+	if err := p.db.ReserveAudited(context.Background(), &ca.Prepared{Serial: serial, CA: "issuing-1", Profile: "poces",
+		NotBefore: now, NotAfter: now.AddDate(3, 0, 0), Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	resp := query(t, r.Handler(), p, serial, crypto.SHA1)
+	if resp.Status != xocsp.Revoked || resp.RevocationReason != xocsp.CertificateHold {
+		t.Fatalf("reserved, never completed: status %d reason %d, want revoked (certificateHold, never issued)", resp.Status, resp.RevocationReason)
 	}
 }

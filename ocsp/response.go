@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
@@ -14,7 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -96,6 +95,12 @@ type signingKey struct {
 	keyHash []byte // SHA-1 of the subjectPublicKey: ResponderID byKey
 	hash    crypto.Hash
 	algID   []byte // DER AlgorithmIdentifier of the signature
+	// certs is the certs field of a BasicOCSPResponse carrying cert,
+	// encoded once for every response this key signs.
+	certs []byte
+	// idx is the key's index in its issuer's key list (issuer.keyAt),
+	// which the response store records instead of a pointer.
+	idx uint16
 }
 
 var (
@@ -126,7 +131,26 @@ func newSigningKey(signer crypto.Signer, cert *x509.Certificate) (*signingKey, e
 	}
 	h := sha1.Sum(bits)
 	k.keyHash = h[:]
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(cert.Raw)+8))
+	b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddBytes(cert.Raw) })
+	})
+	if k.certs, err = b.Bytes(); err != nil {
+		return nil, fmt.Errorf("ocsp: encoding the responder certificate: %w", err)
+	}
 	return k, nil
+}
+
+// maxSignature is the largest signature the key makes, in bytes: an
+// ECDSA-Sig-Value in DER, or an RSA signature of the modulus size.
+func maxSignature(pub crypto.PublicKey) int {
+	switch pub := pub.(type) {
+	case *ecdsa.PublicKey:
+		return 2*((pub.Curve.Params().BitSize+7)/8) + 9
+	case *rsa.PublicKey:
+		return (pub.N.BitLen() + 7) / 8
+	}
+	return 0
 }
 
 // subjectPublicKey returns the BIT STRING contents of a SubjectPublicKeyInfo.
@@ -143,12 +167,31 @@ func subjectPublicKey(spki []byte) ([]byte, error) {
 
 // sign builds and signs a BasicOCSPResponse for one CertID and wraps it in
 // an OCSPResponse (RFC 6960 section 4.2.1). certIDDER is the CertID to
-// answer for, nonce the request's nonce extnValue to echo, or nil.
-func (k *signingKey) sign(rand io.Reader, certIDDER []byte, s *single, nonce []byte) ([]byte, error) {
+// answer for, nonce the request's nonce extnValue to echo, or nil. It
+// returns the response and the signature in it.
+func (k *signingKey) sign(rand io.Reader, certIDDER []byte, s *single, nonce []byte) (der, sig []byte, err error) {
 	if k.key != nil && k.key.state.retired.Load() {
-		return nil, errRetired
+		return nil, nil, errRetired
 	}
-	tbs := cryptobyte.NewBuilder(make([]byte, 0, 256))
+	tbsDER, err := k.responseData(make([]byte, 0, 256), certIDDER, s, nonce)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := k.hash.New()
+	h.Write(tbsDER)
+	sig, err = k.signer.Sign(rand, h.Sum(nil), k.hash)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ocsp: signing response: %w", err)
+	}
+	der, err = k.wrap(tbsDER, sig)
+	return der, sig, err
+}
+
+// responseData encodes the ResponseData of one SingleResponse into buf.
+// The encoding is a function of its arguments alone, so that a stored
+// signature can be served with the ResponseData rebuilt (see table.go).
+func (k *signingKey) responseData(buf, certIDDER []byte, s *single, nonce []byte) ([]byte, error) {
+	tbs := cryptobyte.NewBuilder(buf)
 	tbs.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ResponseData
 		b.AddASN1(cbasn1.Tag(2).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
 			b.AddASN1OctetString(k.keyHash) // responderID byKey
@@ -170,17 +213,17 @@ func (k *signingKey) sign(rand io.Reader, certIDDER []byte, s *single, nonce []b
 			})
 		}
 	})
-	tbsDER, err := tbs.Bytes()
+	der, err := tbs.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("ocsp: encoding response data: %w", err)
 	}
-	h := k.hash.New()
-	h.Write(tbsDER)
-	sig, err := k.signer.Sign(rand, h.Sum(nil), k.hash)
-	if err != nil {
-		return nil, fmt.Errorf("ocsp: signing response: %w", err)
-	}
-	out := cryptobyte.NewBuilder(make([]byte, 0, len(tbsDER)+len(sig)+len(k.cert.Raw)+64))
+	return der, nil
+}
+
+// wrap makes the OCSPResponse of a signed ResponseData, with the
+// responder certificate in the certs field.
+func (k *signingKey) wrap(tbsDER, sig []byte) ([]byte, error) {
+	out := cryptobyte.NewBuilder(make([]byte, 0, len(tbsDER)+len(sig)+len(k.certs)+48))
 	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // OCSPResponse
 		b.AddASN1Enum(int64(statusSuccessful))
 		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
@@ -191,9 +234,7 @@ func (k *signingKey) sign(rand io.Reader, certIDDER []byte, s *single, nonce []b
 						b.AddBytes(tbsDER)
 						b.AddBytes(k.algID)
 						b.AddASN1BitString(sig)
-						b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-							b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddBytes(k.cert.Raw) })
-						})
+						b.AddBytes(k.certs)
 					})
 				})
 			})
@@ -267,58 +308,47 @@ func certIDFor(alg []byte, nameHash, keyHash []byte, serial ca.Serial) []byte {
 	return b.BytesOrPanic()
 }
 
-// response is one signed OCSPResponse ready to serve, with its HTTP
-// validators computed once.
+// response is one OCSPResponse ready to serve.
 type response struct {
-	der          []byte
-	etag         []string // quoted, as the ETag header carries it
-	length       []string // Content-Length
-	thisUpdate   time.Time
-	lastModified []string
-	expires      []string
-	nextUpdate   time.Time
+	der []byte
+	// etag is the quoted ETag; nil for responses not to be cached
+	// (protocol errors, answers to a nonce, to a serial never issued).
+	etag []string
 	// single is what the response says, so that a response for another
 	// CertID hash or a live nonce response can say the same.
 	single single
-	// seq orders updates of one entry: see Responder.install.
-	seq uint64
-	// base, for a SHA-256 response, is the SHA-1 response it mirrors; it
-	// is current only while base is.
-	base *response
+	// stamp names the stored record the response came from, 0 for none.
+	stamp uint64
 	// unique marks a live response to a nonce: not to be cached.
 	unique bool
-	// key is the state of the key that signed it: once the key is
-	// retired, the response is not served.
-	key *keyState
 }
 
-func newResponse(der []byte, s *single, seq uint64, d *dates, k *signingKey) *response {
-	sum := sha256.Sum256(der)
-	return &response{
-		der: der, etag: []string{`"` + hex.EncodeToString(sum[:16]) + `"`},
-		length:     []string{strconv.Itoa(len(der))},
-		thisUpdate: s.thisUpdate, lastModified: d.format(s.thisUpdate), expires: d.format(s.nextUpdate),
-		nextUpdate: s.nextUpdate, single: *s, seq: seq, key: k.key.state,
-	}
+// etagOf is the ETag of a response with signature sig: its last bytes,
+// which differ between any two signatures made.
+func etagOf(sig []byte) []string {
+	tail := sig[max(0, len(sig)-12):]
+	return []string{`"` + hex.EncodeToString(tail) + `"`}
 }
 
-// retired reports whether the key that signed r is retired.
-func (r *response) retired() bool { return r.key != nil && r.key.retired.Load() }
-
-// dates caches formatted HTTP dates: every response signed in the same
-// second shares the same Last-Modified and Expires strings.
-type dates struct {
-	last  [2]time.Time
-	value [2][]string
+// httpDates caches the HTTP dates of the last few seconds: responses
+// signed in the same second share them.
+type httpDates struct {
+	mu   sync.Mutex
+	last [4]time.Time
+	val  [4][]string
+	next int
 }
 
-func (d *dates) format(t time.Time) []string {
+func (d *httpDates) format(t time.Time) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for i := range d.last {
-		if d.value[i] != nil && d.last[i].Equal(t) {
-			return d.value[i]
+		if d.val[i] != nil && d.last[i].Equal(t) {
+			return d.val[i]
 		}
 	}
-	d.last[1], d.value[1] = d.last[0], d.value[0]
-	d.last[0], d.value[0] = t, []string{t.UTC().Format(http.TimeFormat)}
-	return d.value[0]
+	i := d.next
+	d.next = (d.next + 1) % len(d.last)
+	d.last[i], d.val[i] = t, []string{t.UTC().Format(http.TimeFormat)}
+	return d.val[i]
 }

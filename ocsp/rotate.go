@@ -11,7 +11,6 @@ import (
 
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
-	"github.com/oces-pki/oces/hsm"
 )
 
 // Retiring a responder key. A delegated responder certificate carries
@@ -88,7 +87,7 @@ func (r *Responder) rotate(ctx context.Context, iss *issuer) error {
 	}
 	// 2. Audit first: no key is made that the chain does not know of.
 	details := map[string]string{"ca": iss.name, "retired_key": keyLabel(old.key.uri),
-		"retired_certificate": serialOf(old), "algorithm": r.cfg.KeyAlgorithm.String()}
+		"retired_certificate": serialOf(old), "algorithm": r.keyAlgorithm()}
 	if err := r.auditErr(ctx, audit.ActionOCSPRotate, iss.name, details); err != nil {
 		return fmt.Errorf("ocsp: not rotating the responder key of %s, as the audit chain cannot record it: %w", iss.name, err)
 	}
@@ -134,7 +133,7 @@ func (r *Responder) openOrGenerate(ctx context.Context, iss *issuer, gen int) (*
 	switch {
 	case err == nil:
 		return &hsmKey{gen: gen, uri: uri, signer: signer, state: &keyState{}}, nil
-	case errors.Is(err, hsm.ErrKeyNotFound):
+	case errors.Is(err, ErrKeyNotFound):
 		return r.generateKey(ctx, iss, gen)
 	}
 	return nil, fmt.Errorf("ocsp: opening responder key %s of %s: %w", keyLabel(uri), iss.name, err)

@@ -227,7 +227,7 @@ func TestRotationWithSoftHSM(t *testing.T) {
 	tok := softhsmtest.New(t)
 	h := hsm.New(nil)
 	t.Cleanup(func() { h.Close() })
-	ip := newInteropPKI(t, h, func(c *Config) {
+	ip := newInteropPKI(t, hsmKeys{h}, func(c *Config) {
 		c.Issuers[0].ResponderKey = tok.KeyURI("ocsp-issuing-1")
 		c.Audit = nil
 	})

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +28,9 @@ type CRLConfig struct {
 	Validity conf.Duration `yaml:"validity"` // nextUpdate - thisUpdate; default 12h
 	Interval conf.Duration `yaml:"interval"` // scheduled regeneration; default validity/2
 	MinGap   conf.Duration `yaml:"min_gap"`  // bound after a status change; default 60s
+	// ExpiredCertsOnCRL keeps revoked certificates on the CRLs after they
+	// expire (with the expiredCertsOnCRL extension); by default they leave.
+	ExpiredCertsOnCRL bool `yaml:"expired_certs_on_crl"`
 	// ARLs are the offline CAs' CRLs ('oces crl generate --ca root'),
 	// served at /crl/<name>.crl: name → file.
 	ARLs map[string]string `yaml:"arls"`
@@ -55,6 +53,7 @@ func (a *app) newPublisher(cfg *Config) (*crl.Publisher, error) {
 	pub, err := crl.New(crl.Config{
 		Source: a.store, Issuers: issuers, BaseURL: cfg.PublicBaseURL, Dir: dir,
 		Validity: c.Validity.D(), Interval: c.Interval.D(), MinGap: c.MinGap.D(), Logger: newLogger(),
+		ExpiredCertsOnCRL: c.ExpiredCertsOnCRL,
 	})
 	if err != nil {
 		return nil, err
@@ -63,29 +62,16 @@ func (a *app) newPublisher(cfg *Config) (*crl.Publisher, error) {
 	return pub, nil
 }
 
-// arlHandler serves the offline CAs' CRLs, read once at start.
+// arlHandler serves the offline CAs' CRLs; a new ARL written over the
+// file is served from the next request on.
 func arlHandler(cfg *Config) (map[string]http.Handler, error) {
 	out := map[string]http.Handler{}
 	for name, file := range cfg.CRL.ARLs {
-		data, err := os.ReadFile(conf.Resolve(cfg.path, file))
+		h, err := crl.NewARLHandler(conf.Resolve(cfg.path, file), newLogger())
 		if err != nil {
 			return nil, fmt.Errorf("crl.arls.%s: %w (make it with 'oces crl generate --ca %s')", name, err, name)
 		}
-		info, err := crl.Show(data)
-		if err != nil {
-			return nil, fmt.Errorf("crl.arls.%s: %w", name, err)
-		}
-		sum := sha256.Sum256(data)
-		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
-		out["/crl/"+name+".crl"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/pkix-crl")
-			w.Header().Set("ETag", etag)
-			if !info.NextUpdate.IsZero() {
-				w.Header().Set("Expires", info.NextUpdate.UTC().Format(http.TimeFormat))
-				w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", max(0, int(time.Until(info.NextUpdate).Seconds()))))
-			}
-			http.ServeContent(w, r, "", info.ThisUpdate, bytes.NewReader(data))
-		})
+		out["/crl/"+name+".crl"] = h
 	}
 	return out, nil
 }
@@ -180,8 +166,7 @@ func generateARL(cmd *cobra.Command, g *globals, configPath, out, baseURL, caNam
 	if out == "" {
 		out = filepath.Join(filepath.Dir(certPath), "..", "crl", caName+".crl")
 	}
-	number, err := nextARLNumber(out + ".number")
-	if err != nil {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
 	h := hsm.New(newLogger())
@@ -195,12 +180,9 @@ func generateARL(cmd *cobra.Command, g *globals, configPath, out, baseURL, caNam
 	if baseURL != "" {
 		url = strings.TrimSuffix(baseURL, "/") + "/crl/" + caName + ".crl"
 	}
-	der, err := crl.GenerateARL(context.Background(), crl.ARLRequest{Root: root, Signer: signer, Number: number,
+	_, number, err := crl.IssueARL(context.Background(), out, crl.ARLRequest{Root: root, Signer: signer,
 		ThisUpdate: now, NextUpdate: now.Add(validity), URL: url})
 	if err != nil {
-		return err
-	}
-	if err := writeAtomic(out, der); err != nil {
 		return err
 	}
 	res := map[string]string{"arl": out, "crl_number": number.String(), "next_update": now.Add(validity).Format(time.RFC3339)}
@@ -209,26 +191,9 @@ func generateARL(cmd *cobra.Command, g *globals, configPath, out, baseURL, caNam
 	})
 }
 
-// nextARLNumber increments the ARL's CRL number kept in path, durably,
-// before the ARL is signed, so a number is never used twice.
-func nextARLNumber(path string) (*big.Int, error) {
-	n := int64(0)
-	if data, err := os.ReadFile(path); err == nil {
-		if n, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err != nil {
-			return nil, fmt.Errorf("%s does not hold a CRL number: %w", path, err)
-		}
-	} else if !os.IsNotExist(err) {
-		return nil, err
-	}
-	n++
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	return big.NewInt(n), writeAtomic(path, []byte(strconv.FormatInt(n, 10)+"\n"))
-}
-
 // writeAtomic writes a file (mode 0644) through a synced temporary file
-// and a rename: a failure leaves no partial file.
+// and a rename: a failure leaves no partial file. (oces sign uses it; the
+// ARL is written by crl.IssueARL.)
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {

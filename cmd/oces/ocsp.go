@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/ocsp"
+	"github.com/oces-pki/oces/ocsp/ocsphsm"
 )
 
 // OCSPConfig tunes the OCSP responder (RFC 6960, RFC 5019). It is on when
@@ -33,7 +35,7 @@ func (a *app) newResponder(ctx context.Context, cfg *Config, logger *slog.Logger
 		issuers = append(issuers, ocsp.IssuerConfig{Name: ic.Name, Certificate: iss.Certificate, ResponderKey: ic.OCSPResponderKey})
 	}
 	r, err := ocsp.New(ctx, ocsp.Config{
-		Issuers: issuers, Source: a.store, Authority: a.ca, Keys: a.hsm, Audit: a.store,
+		Issuers: issuers, Source: a.store, Authority: a.ca, Keys: ocsphsm.New(a.hsm, hsm.ECP256), Audit: a.store,
 		LiveNonce: cfg.OCSP.LiveNonce, ResponseValidity: cfg.OCSP.ResponseValidity.D(),
 		ResponderValidity: cfg.OCSP.ResponderValidity.D(), Logger: logger,
 		Progress: func(p ocsp.Progress) {
@@ -43,7 +45,7 @@ func (a *app) newResponder(ctx context.Context, cfg *Config, logger *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	a.ca.Observe(r)
+	a.ca.Observe(r) // status changes re-sign at once; each issuance is pre-signed before it returns
 	a.background.Go(func() {
 		if err := r.Run(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("OCSP responder stopped", "err", err)

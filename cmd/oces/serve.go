@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -49,13 +47,6 @@ Ctrl-C or SIGTERM stops it, finishing requests in flight.`,
 
 // serve wires the configured services and runs them until ctx ends.
 func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{ Write([]byte) (int, error) }) error {
-	// The OCSP responder keeps a pre-signed response per certificate: with
-	// millions of small live objects the collector's default pace costs a
-	// third of the serving rate (measured: 60% of a plain server at GOGC=100,
-	// 93% at 400). Trade memory for it unless the operator chose.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
 	server.RaiseOpenFileLimit(logger) // before anything opens files; the connection caps derive from it
 	a, err := openApp(ctx, cfg, logger)
 	if err != nil {

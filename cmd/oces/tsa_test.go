@@ -23,6 +23,7 @@ import (
 	"github.com/oces-pki/oces/internal/catest"
 	"github.com/oces-pki/oces/internal/softhsmtest"
 	"github.com/oces-pki/oces/ocsp"
+	"github.com/oces-pki/oces/ocsp/ocsphsm"
 	"github.com/oces-pki/oces/store/bolt"
 	"github.com/oces-pki/oces/tsa"
 )
@@ -90,7 +91,7 @@ func newStatusPKI(t *testing.T) *statusPKI {
 	t.Cleanup(func() { h.Close() })
 	responder, err := ocsp.New(ctx, ocsp.Config{
 		Issuers: []ocsp.IssuerConfig{{Name: "issuing-1", Certificate: issuing, ResponderKey: tok.KeyURI("ocsp")}},
-		Source:  db, Authority: c, Keys: h, Audit: db,
+		Source:  db, Authority: c, Keys: ocsphsm.New(h, hsm.ECP256), Audit: db,
 	})
 	if err != nil {
 		t.Fatal(err)

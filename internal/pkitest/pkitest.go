@@ -32,6 +32,7 @@ import (
 	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/catest"
 	"github.com/oces-pki/oces/ocsp"
+	"github.com/oces-pki/oces/ocsp/ocsphsm"
 	"github.com/oces-pki/oces/revocation"
 	"github.com/oces-pki/oces/server"
 	"github.com/oces-pki/oces/tsa"
@@ -69,7 +70,7 @@ func New(tb testing.TB, alg hsm.KeyAlgorithm) *PKI {
 	iss := p.Issuers()[0]
 	responder, err := ocsp.New(ctx, ocsp.Config{
 		Issuers: []ocsp.IssuerConfig{{Name: iss.Name, Certificate: iss.Certificate, ResponderKey: p.Token.KeyURI("ocsp-" + iss.Name)}},
-		Source:  p.Store, Authority: p.CA, Keys: p.HSM,
+		Source:  p.Store, Authority: p.CA, Keys: ocsphsm.New(p.HSM, hsm.ECP256),
 	})
 	if err != nil {
 		tb.Fatalf("pkitest: OCSP responder: %v", err)

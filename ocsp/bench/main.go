@@ -8,8 +8,14 @@
 //	go run ./ocsp/bench                # 1,000,000 certificates
 //	go run ./ocsp/bench -n 100000 -d 5s
 //
+// After pre-signing, and again after serving, it reports the process's
+// resident memory (VmRSS, and VmHWM, the peak) and the Go heap, at the
+// GOGC the process was started with; -heapprofile writes a heap profile
+// after pre-signing. -serve=false stops after the memory figures.
+//
 // It needs wrk; openssl is optional. The records are synthetic (serials and
-// statuses, no certificates): the responder's input is records.
+// statuses, no certificates, computed rather than stored, so that the
+// memory measured is the responder's): the responder's input is records.
 package main
 
 import (
@@ -33,6 +39,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -40,7 +47,6 @@ import (
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/oces-pki/oces/ca"
-	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/ocsp"
 	"github.com/oces-pki/oces/ocsp/internal/synth"
 )
@@ -52,6 +58,8 @@ func main() {
 	dur := flag.String("d", "10s", "wrk duration")
 	urls := flag.Int("urls", 20000, "distinct GET URLs in the Lua script")
 	sample := flag.Int("sample", 20000, "certificates in openssl's index file")
+	heapProfile := flag.String("heapprofile", "", "write a heap profile after pre-signing to this file")
+	doServe := flag.Bool("serve", true, "measure serving with wrk after the memory figures")
 	flag.Parse()
 	log.SetFlags(0)
 	dir, err := os.MkdirTemp("", "oces-ocsp-bench-")
@@ -75,6 +83,17 @@ func main() {
 	el := time.Since(start)
 	fmt.Printf("pre-signed %d responses in %.1fs: %.0f responses/s (%d workers, GOMAXPROCS %d)\n",
 		*n, el.Seconds(), float64(*n)/el.Seconds(), runtime.GOMAXPROCS(0), runtime.GOMAXPROCS(0))
+	reportMemory("after pre-signing", r)
+	if *heapProfile != "" {
+		f, err := os.Create(*heapProfile)
+		must(err)
+		must(pprof.WriteHeapProfile(f))
+		must(f.Close())
+		fmt.Printf("heap profile in %s (go tool pprof -sample_index=inuse_space %s)\n", *heapProfile, *heapProfile)
+	}
+	if !*doServe {
+		return
+	}
 
 	// 3. GET URLs of random known serials; the first `sample` also go to openssl.
 	paths, size := requestPaths(r, issuing, src, *urls)
@@ -108,6 +127,37 @@ func main() {
 		fmt.Printf("%-40s %12.0f %10s\n", x.name, x.res.rps, x.res.p99)
 	}
 	fmt.Printf("\nours / plain = %.0f%%\n", 100*rows[0].res.rps/rows[1].res.rps)
+	reportMemory("after serving", r)
+}
+
+// reportMemory prints the resident set of the process (current and peak)
+// and the Go heap, live and total.
+func reportMemory(when string, r *ocsp.Responder) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := r.MemoryStats()
+	gogc := os.Getenv("GOGC")
+	if gogc == "" {
+		gogc = "100 (default)"
+	}
+	fmt.Printf("memory %s, GOGC=%s: VmRSS %s, VmHWM (peak) %s; Go heap in use %d MB, heap goal %d MB, GC cycles %d; "+
+		"response store %d records in %d MB outside the heap\n",
+		when, gogc, procStatus("VmRSS"), procStatus("VmHWM"), ms.HeapInuse>>20, ms.NextGC>>20, ms.NumGC,
+		st.Responses, st.StoreBytes>>20)
+}
+
+// procStatus reads one field of /proc/self/status ("" elsewhere).
+func procStatus(field string) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
 }
 
 type row struct {
@@ -143,12 +193,12 @@ type memKeys struct{ key *ecdsa.PrivateKey }
 
 func (m *memKeys) Signer(context.Context, string) (crypto.Signer, error) {
 	if m.key == nil {
-		return nil, hsm.ErrKeyNotFound
+		return nil, ocsp.ErrKeyNotFound
 	}
 	return m.key, nil
 }
 
-func (m *memKeys) GenerateKey(context.Context, string, hsm.KeyAlgorithm) (crypto.Signer, error) {
+func (m *memKeys) GenerateKey(context.Context, string) (crypto.Signer, error) {
 	m.key = p256()
 	return m.key, nil
 }

@@ -87,6 +87,9 @@ func (db *DB) CompleteAudited(ctx context.Context, serial ca.Serial, der []byte,
 		if err := json.Unmarshal(v, &p); err != nil {
 			return fmt.Errorf("store: decoding reservation %s: %w", serial, err)
 		}
+		if !p.Abandoned.IsZero() {
+			return fmt.Errorf("store: completing serial %s: %w: the reservation was abandoned at %s", serial, ca.ErrConflict, p.Abandoned.Format(time.RFC3339))
+		}
 		if len(p.TBS) > 0 && (tbsErr != nil || !bytes.Equal(tbs, p.TBS)) {
 			return fmt.Errorf("store: completing serial %s: %w: the certificate does not carry the reserved TBSCertificate", serial, ca.ErrInvalidRequest)
 		}
@@ -95,6 +98,9 @@ func (db *DB) CompleteAudited(ctx context.Context, serial ca.Serial, der []byte,
 			NotBefore: p.NotBefore, NotAfter: p.NotAfter, IssuedAt: issuedAt, Status: ca.StatusGood,
 		}
 		if err := putCert(tx, c); err != nil {
+			return err
+		}
+		if err := indexProfile(tx, c); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketDER).Put(serial[:], der); err != nil {

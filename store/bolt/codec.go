@@ -57,6 +57,9 @@ type preparedRecord struct {
 	NotAfter  time.Time `json:"not_after"`
 	Created   time.Time `json:"created"`
 	TBS       []byte    `json:"tbs,omitempty"`
+	// Abandoned is when the reservation was found never completed at a
+	// start (see AbandonReservations); it can then never be completed.
+	Abandoned time.Time `json:"abandoned,omitzero"`
 }
 
 // Index values in revoked/<ca>, so that a listing by status need not decode

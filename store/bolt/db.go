@@ -38,7 +38,7 @@ var (
 
 	topBuckets = [][]byte{
 		bucketMeta, bucketPrepared, bucketCerts, bucketDER, bucketByCA, bucketRevoked,
-		bucketIssued, bucketSubjects, bucketSubjectKeys, bucketCounters,
+		bucketIssued, bucketSubjects, bucketSubjectKeys, bucketCounters, bucketByProfile,
 	}
 )
 
@@ -106,6 +106,10 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: opening database %s: %w", path, err)
 	}
 	if err := b.Update(initBuckets); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("store: initialising database %s: %w", path, err)
+	}
+	if err := buildProfileIndex(b); err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("store: initialising database %s: %w", path, err)
 	}

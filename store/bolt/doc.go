@@ -9,11 +9,12 @@
 // All keys are raw bytes; serials are the 16-byte big-endian ca.Serial, so
 // every serial-keyed bucket iterates in serial order.
 //
-//	meta                     "schema" -> 1
+//	meta                     "schema" -> 1; "index/by-profile" -> 1 once built; "crl-state/<ca>" -> the CRL publisher's delta bases (JSON, opaque here)
 //	prepared                 serial -> JSON of a reserved, not yet completed issuance (with its TBS)
 //	certs                    serial -> JSON metadata of a completed certificate (no DER)
 //	der                      serial -> the certificate's DER, raw
 //	by-ca/<ca>               serial -> empty: index of completed certificates per CA
+//	by-profile/<ca>\0<prof>  serial -> empty: index of completed certificates per CA and profile
 //	revoked/<ca>             serial -> status byte: index of suspended and revoked certificates per CA
 //	issued                   <ca> -> uint64 big-endian: serials ever reserved for the CA
 //	subjects                 id -> JSON subject

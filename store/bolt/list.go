@@ -20,6 +20,8 @@ type query struct {
 	ca.ListQuery
 	nonGood bool // only suspended and revoked certificates
 	withDER bool
+	// visited, when set, counts the records scanPage reads (tests).
+	visited *int
 }
 
 // Certificates lists completed certificates in serial order, with their DER.
@@ -127,6 +129,9 @@ func scanPage(tx *bbolt.Tx, q query, limit int) (certs []*ca.Certificate, more b
 				continue
 			}
 		}
+		if q.visited != nil {
+			*q.visited++
+		}
 		s := ca.Serial(k)
 		c, err := decodeCert(s, v)
 		if err != nil {
@@ -147,11 +152,20 @@ func scanPage(tx *bbolt.Tx, q query, limit int) (certs []*ca.Certificate, more b
 }
 
 // source picks the narrowest bucket to scan for q: the CA's revoked index,
-// the CA's index, or all certificates. It returns a nil cursor when the CA
-// has no index bucket, hence no certificates.
+// the index of the CA's profile, the CA's index, or all certificates. It
+// returns a nil cursor when the index is known and empty, hence there are
+// no certificates to list.
 func source(tx *bbolt.Tx, q query) (cur *bbolt.Cursor, isIndex, statusIndex bool) {
 	if q.CA == "" {
 		return tx.Bucket(bucketCerts).Cursor(), false, false
+	}
+	if q.Profile != "" && !q.nonGood && q.Status != ca.StatusSuspended && q.Status != ca.StatusRevoked {
+		if b, ok := profileIndex(tx, q.CA, q.Profile); ok {
+			if b == nil {
+				return nil, false, false
+			}
+			return b.Cursor(), true, false
+		}
 	}
 	if q.nonGood || q.Status == ca.StatusSuspended || q.Status == ca.StatusRevoked {
 		if b := tx.Bucket(bucketRevoked).Bucket([]byte(q.CA)); b != nil {

@@ -11,70 +11,72 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/binary"
 	"fmt"
-	mrand "math/rand/v2"
 	"time"
 
 	"github.com/oces-pki/oces/ca"
 )
 
 // Source holds n certificate records of one CA: about 1% revoked
-// (keyCompromise) and 0.5% suspended, the rest good.
+// (keyCompromise) and 0.5% suspended, the rest good. It stores nothing
+// per record: record i is a function of the seed and i, and a serial
+// carries i, so that a benchmark's memory is the responder's alone.
 type Source struct {
-	CA    string
-	certs []ca.Certificate
-	index map[ca.Serial]int
+	CA        string
+	n         int
+	seed, key uint64
+	now       time.Time
 }
 
-// NewSource makes n records with random 128-bit serials from seed.
+// NewSource makes n records with random-looking 128-bit serials from seed.
 func NewSource(caName string, n int, seed uint64) *Source {
-	r := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	s := &Source{CA: caName, certs: make([]ca.Certificate, n), index: make(map[ca.Serial]int, n)}
-	now := time.Now().UTC().Truncate(time.Second)
-	for i := range s.certs {
-		c := &s.certs[i]
-		for {
-			for j := 0; j < 16; j += 8 {
-				v := r.Uint64()
-				for k := range 8 {
-					c.Serial[j+k] = byte(v >> (8 * k))
-				}
-			}
-			c.Serial[0] &= 0x7f
-			if _, dup := s.index[c.Serial]; !dup && c.Serial != (ca.Serial{}) {
-				break
-			}
-		}
-		c.CA, c.Profile, c.Status = caName, "poces", ca.StatusGood
-		c.NotBefore, c.NotAfter = now.Add(-time.Hour), now.Add(3*365*24*time.Hour)
-		switch x := r.IntN(1000); {
-		case x < 10:
-			c.Status, c.Reason, c.RevokedAt, c.StatusChanged = ca.StatusRevoked, ca.ReasonKeyCompromise, now, now
-		case x < 15:
-			c.Status, c.Reason, c.RevokedAt, c.StatusChanged = ca.StatusSuspended, ca.ReasonCertificateHold, now, now
-		}
-		s.index[c.Serial] = i
-	}
-	return s
+	return &Source{CA: caName, n: n, seed: seed, key: mix(seed ^ 0x9e3779b97f4a7c15),
+		now: time.Now().UTC().Truncate(time.Second)}
+}
+
+// mix is SplitMix64's finaliser: a bijection that scatters bits.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// serial of record i: 63 bits derived from i, then i masked by a key.
+func (s *Source) serial(i int) ca.Serial {
+	var out ca.Serial
+	binary.BigEndian.PutUint64(out[0:], mix(s.seed+uint64(i))&^(1<<63)|1<<62)
+	binary.BigEndian.PutUint64(out[8:], uint64(i)^s.key)
+	return out
 }
 
 // Len is the number of records.
-func (s *Source) Len() int { return len(s.certs) }
+func (s *Source) Len() int { return s.n }
 
 // Record returns record i.
-func (s *Source) Record(i int) *ca.Certificate { return &s.certs[i] }
+func (s *Source) Record(i int) *ca.Certificate {
+	c := &ca.Certificate{Serial: s.serial(i), CA: s.CA, Profile: "poces", Status: ca.StatusGood,
+		NotBefore: s.now.Add(-time.Hour), NotAfter: s.now.Add(3 * 365 * 24 * time.Hour)}
+	switch x := mix(s.seed^uint64(i)<<1) % 1000; {
+	case x < 10:
+		c.Status, c.Reason, c.RevokedAt, c.StatusChanged = ca.StatusRevoked, ca.ReasonKeyCompromise, s.now, s.now
+	case x < 15:
+		c.Status, c.Reason, c.RevokedAt, c.StatusChanged = ca.StatusSuspended, ca.ReasonCertificateHold, s.now, s.now
+	}
+	return c
+}
 
 // ForEachCertificate calls fn for every record of caName.
 func (s *Source) ForEachCertificate(ctx context.Context, caName string, fn func(*ca.Certificate) error) error {
 	if caName != s.CA && caName != "" {
 		return nil
 	}
-	for i := range s.certs {
+	for i := range s.n {
 		if i%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c := s.certs[i]
-		if err := fn(&c); err != nil {
+		if err := fn(s.Record(i)); err != nil {
 			return err
 		}
 	}
@@ -83,17 +85,16 @@ func (s *Source) ForEachCertificate(ctx context.Context, caName string, fn func(
 
 // Certificate returns one record.
 func (s *Source) Certificate(_ context.Context, serial ca.Serial) (*ca.Certificate, error) {
-	i, ok := s.index[serial]
-	if !ok {
+	i := binary.BigEndian.Uint64(serial[8:]) ^ s.key
+	if i >= uint64(s.n) || s.serial(int(i)) != serial {
 		return nil, fmt.Errorf("synth: %s: %w", serial, ca.ErrNotFound)
 	}
-	c := s.certs[i]
-	return &c, nil
+	return s.Record(int(i)), nil
 }
 
 // CountIssued is the number of records.
 func (s *Source) CountIssued(context.Context, string) (uint64, error) {
-	return uint64(len(s.certs)), nil
+	return uint64(s.n), nil
 }
 
 // Authority issues responder certificates directly with the CA key.
