@@ -146,7 +146,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists), errors.Is(err, ca.ErrSubjectExists):
 		return http.StatusConflict
-	case errors.Is(err, ErrAuditUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrAuditUnavailable), errors.Is(err, ca.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
