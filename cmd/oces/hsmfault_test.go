@@ -78,7 +78,7 @@ func TestHSMFaultsUnderLoad(t *testing.T) {
 			t.Errorf("%s: no issuance succeeded within 20s of the fault", f.name)
 		}
 		if !a.only(http.StatusServiceUnavailable) {
-			t.Errorf("%s: refusals other than 503: %s; the server logged:\n%s", f.name, a.refusals(), firstLines(grepLines(s.stderr.String(), "internal error"), 3))
+			t.Errorf("%s: refusals other than 503: %s; the server logged:\n%s", f.name, a.refusals(), firstLines(grepLines(s.stderr.String(), "level=ERROR"), 3))
 		}
 		if code, body, err := quickGet("http://" + s.public + "/readyz"); code != http.StatusOK {
 			t.Errorf("%s: /readyz after recovery: %d %q %v", f.name, code, body, err)
