@@ -10,7 +10,7 @@ GO ?= go
 BIN := bin/oces
 TEST_TIMEOUT ?= 8m
 
-.PHONY: all build run setup test test-short bench lint fmt vet deps clean
+.PHONY: all build run setup test test-short bench lint fmt vet deps clean fuzz reliability
 
 all: build
 
@@ -40,6 +40,19 @@ test-short:
 bench: deps build
 	@scripts/deps.sh --bench
 	@scripts/bench.sh
+
+# Every fuzz target for FUZZTIME each (default 2m); see docs/reliability.md.
+FUZZTIME ?= 2m
+fuzz:
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+# The long reliability runs (issue 15): fuzzing at RELIABILITY_FUZZTIME a
+# target, the crash loop and the soak; under 15 minutes in all.
+RELIABILITY_FUZZTIME ?= 25s
+reliability: export OCES_REQUIRE_SOFTHSM = 1
+reliability: deps
+	@FUZZTIME=$(RELIABILITY_FUZZTIME) scripts/fuzz.sh
+	@scripts/reliability.sh
 
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

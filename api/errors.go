@@ -67,6 +67,7 @@ var errorTable = []errorKind{
 	{"signer.certificate_not_good", signer.ErrCertificateNotGood, http.StatusConflict, ExitConflict},
 	{"signer.unavailable", signer.ErrUnavailable, http.StatusServiceUnavailable, ExitFailure},
 	{"audit_unavailable", ErrAuditUnavailable, http.StatusServiceUnavailable, ExitFailure},
+	{"unavailable", ca.ErrUnavailable, http.StatusServiceUnavailable, ExitFailure},
 	{"canceled", context.Canceled, http.StatusServiceUnavailable, ExitFailure},
 	{"deadline_exceeded", context.DeadlineExceeded, http.StatusServiceUnavailable, ExitFailure},
 	{"internal", errInternal, http.StatusInternalServerError, ExitFailure},

@@ -18,4 +18,8 @@ var (
 	ErrSubjectExists = errors.New("ca: subject already registered")
 	// ErrLint: the certificate about to be signed failed the linter; nothing was signed.
 	ErrLint = errors.New("ca: certificate failed linting")
+	// ErrUnavailable: something the CA needs failed just now (the CA key's
+	// HSM, or the store could not write: a full disk, say); nothing was
+	// issued or changed, and the same request may succeed later.
+	ErrUnavailable = errors.New("ca: temporarily unavailable")
 )

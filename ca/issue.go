@@ -147,7 +147,7 @@ func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.C
 	// 6. Sign.
 	der, err := x509.CreateCertificate(c.rand, tmpl, iss.Certificate, pub, iss.Signer)
 	if err != nil {
-		return fail(fmt.Errorf("ca: signing certificate %s with %s: %w", serial, iss.Name, err))
+		return fail(fmt.Errorf("%w: signing certificate %s with %s: %w", ErrUnavailable, serial, iss.Name, err))
 	}
 	// 7. Same bytes as linted, then store before returning.
 	signed, err := x509.ParseCertificate(der)

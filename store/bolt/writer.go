@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/oces-pki/oces/ca"
 )
 
 // writer owns every read-write transaction and commits in groups: see
@@ -119,7 +121,7 @@ func (w *writer) commit(batch []*request) {
 	for len(pending) > 0 {
 		tx, err := w.bolt.Begin(true)
 		if err != nil {
-			w.answerAll(pending, fmt.Errorf("store: beginning transaction: %w", err))
+			w.answerAll(pending, fmt.Errorf("store: beginning transaction: %w: %w", ca.ErrUnavailable, err))
 			return
 		}
 		i, err := apply(tx, pending)
@@ -132,7 +134,9 @@ func (w *writer) commit(batch []*request) {
 		}
 		if err := tx.Commit(); err != nil {
 			w.log.Error("commit failed", "error", err, "writes", len(pending))
-			w.answerAll(pending, fmt.Errorf("store: committing: %w", err))
+			// A failed commit (a full disk, an I/O error) leaves the file
+			// as it was: the caller may try again later.
+			w.answerAll(pending, fmt.Errorf("store: committing: %w: %w", ca.ErrUnavailable, err))
 			return
 		}
 		w.commits.Add(1)
