@@ -141,11 +141,7 @@ func issuerHashes(tb testing.TB, issuer *x509.Certificate) ([]byte, []byte) {
 
 func tlsConfig(tb testing.TB, e *env, c credential) *tls.Config {
 	tb.Helper()
-	pair, err := tls.LoadX509KeyPair(c.cert, c.key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &tls.Config{RootCAs: e.roots(), Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	return &tls.Config{RootCAs: e.roots(), Certificates: []tls.Certificate{e.pair(c)}, MinVersion: tls.VersionTLS12}
 }
 
 // httpRequest writes an HTTP/1.1 request by hand, so that the path goes

@@ -194,7 +194,8 @@ func replaceDir(tb testing.TB, dir string) {
 	if err := os.Rename(tmp, dir); err != nil {
 		tb.Fatal(err)
 	}
-	if err := os.RemoveAll(old); err != nil {
-		tb.Fatal(err)
-	}
+	// The running SoftHSM may still create files in the old directory
+	// while it is removed; what is left goes with the token's temporary
+	// directory at the end of the test.
+	_ = os.RemoveAll(old)
 }
