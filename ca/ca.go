@@ -20,7 +20,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/oces-pki/oces/audit"
@@ -37,10 +37,14 @@ type Issuer struct {
 	// PartitionSize is how many certificates share one CRL partition.
 	PartitionSize int
 
-	sigAlg   x509.SignatureAlgorithm
-	subject  pkix.RDNSequence
-	sequence atomic.Uint64 // certificates issued so far, for partitioning
-	urls     issuerURLs
+	sigAlg  x509.SignatureAlgorithm
+	subject pkix.RDNSequence
+	// seq hands out sequence numbers, which place certificates in CRL
+	// partitions, from blocks drawn from a durable counter of the store;
+	// see nextSequence.
+	seqMu           sync.Mutex
+	seqNext, seqEnd uint64
+	urls            issuerURLs
 }
 
 type issuerURLs struct {
@@ -196,11 +200,9 @@ func (c *CA) addIssuer(ctx context.Context, iss *Issuer, base string) error {
 	if iss.PartitionSize <= 0 {
 		iss.PartitionSize = DefaultPartitionSize
 	}
-	n, err := c.certs.CountIssued(ctx, iss.Name)
-	if err != nil {
-		return fmt.Errorf("ca: counting certificates of %s: %w", iss.Name, err)
+	if err := c.initSequence(ctx, iss); err != nil {
+		return err
 	}
-	iss.sequence.Store(n)
 	iss.urls = issuerURLs{
 		ocsp:      base + "/ocsp",
 		caIssuers: base + "/ca/" + iss.Name + ".cer",
@@ -212,6 +214,56 @@ func (c *CA) addIssuer(ctx context.Context, iss *Issuer, base string) error {
 	c.issuers[iss.Name] = iss
 	c.order = append(c.order, iss.Name)
 	return nil
+}
+
+// sequenceBlock is how many sequence numbers an issuer draws from the
+// store at once: a restart, or another node, leaves at most this many
+// unused, and no number is ever used twice.
+const sequenceBlock = 16
+
+func sequenceCounter(caName string) string { return "ca/" + caName + "/sequence" }
+
+// initSequence moves the issuer's durable sequence counter past the
+// serials reserved so far, for a store that has none yet (one from before
+// the counter), so that partitions go on filling where they were.
+func (c *CA) initSequence(ctx context.Context, iss *Issuer) error {
+	n, err := c.certs.CountIssued(ctx, iss.Name)
+	if err != nil {
+		return fmt.Errorf("ca: counting certificates of %s: %w", iss.Name, err)
+	}
+	first, err := c.certs.NextCounter(ctx, sequenceCounter(iss.Name), 1)
+	if err != nil {
+		return fmt.Errorf("ca: reading the sequence of %s: %w", iss.Name, err)
+	}
+	if first-1 >= n { // the number drawn is free: use it first
+		iss.seqNext, iss.seqEnd = first-1, first
+		return nil
+	}
+	if k := n - first; k > 0 {
+		if _, err := c.certs.NextCounter(ctx, sequenceCounter(iss.Name), k); err != nil {
+			return fmt.Errorf("ca: moving the sequence of %s past its %d certificates: %w", iss.Name, n, err)
+		}
+	}
+	return nil
+}
+
+// nextSequence returns the issuer's next sequence number (from 0),
+// drawing a block from the store's durable counter when the last is used
+// up. Numbers are unique across restarts and nodes, so a CRL partition
+// never holds more than PartitionSize certificates.
+func (c *CA) nextSequence(ctx context.Context, iss *Issuer) (uint64, error) {
+	iss.seqMu.Lock()
+	defer iss.seqMu.Unlock()
+	if iss.seqNext == iss.seqEnd {
+		first, err := c.certs.NextCounter(ctx, sequenceCounter(iss.Name), sequenceBlock)
+		if err != nil {
+			return 0, fmt.Errorf("ca: drawing sequence numbers for %s: %w", iss.Name, err)
+		}
+		iss.seqNext, iss.seqEnd = first-1, first-1+sequenceBlock
+	}
+	v := iss.seqNext
+	iss.seqNext++
+	return v, nil
 }
 
 // DefaultPartitionSize keeps the largest partition CRL well under a

@@ -105,7 +105,11 @@ func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *Issue
 	if err != nil {
 		return nil, nil, err
 	}
-	partition := int(iss.sequence.Add(1)-1) / iss.PartitionSize
+	seq, err := c.nextSequence(ctx, iss)
+	if err != nil {
+		return nil, nil, err
+	}
+	partition := int(seq / uint64(iss.PartitionSize))
 	tmpl, err := c.template(iss, prof, req, subj.ID, pub, serial, partition, now)
 	if err != nil {
 		return nil, nil, err

@@ -75,3 +75,47 @@ func TestReconcileAbandoned(t *testing.T) {
 		t.Fatalf("an abandoned serial is found: %v", err)
 	}
 }
+
+// TestPartitionsAcrossNodes: two CAs on one store (two nodes, or one node
+// before and after a restart) take sequence numbers from the store, so no
+// CRL partition ever holds more than PartitionSize certificates.
+func TestPartitionsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHierarchy(t, "p-256", "p-256")
+	tc := newTestCA(t, h, 2)
+	other, err := ca.New(ctx, ca.Config{Issuers: []*ca.Issuer{{Name: "issuing-1", Certificate: h.issuing, Signer: h.issuingKey, PartitionSize: 2}},
+		BaseURL: "http://pki.example.dk", Certificates: tc.store, Registry: tc.store, Hasher: catest.HMACHasher("test registry key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[int]int{}
+	for i := range 6 {
+		node := tc.CA
+		if i%2 == 1 {
+			node = other
+		}
+		cert, err := node.Issue(ctx, ca.IssueRequest{Profile: "foces", CSR: csr(t, testKey(t, "p-256")),
+			Name: "F", Organization: "Firma A/S", CVR: "12345678"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		count[cert.Partition]++
+	}
+	for p, n := range count {
+		if n > 2 {
+			t.Errorf("partition %d holds %d certificates, more than the partition size 2: %v", p, n, count)
+		}
+	}
+	if n, err := tc.store.Partitions(ctx, "issuing-1", 2); err != nil || n <= maxKey(count) {
+		t.Errorf("store says %d partitions (%v), highest used is %d", n, err, maxKey(count))
+	}
+}
+
+func maxKey(m map[int]int) int {
+	out := 0
+	for k := range m {
+		out = max(out, k)
+	}
+	return out
+}

@@ -34,9 +34,12 @@ type CertificateStore interface {
 	// AppendAudit appends events that go with no state change: refusals,
 	// failures.
 	AppendAudit(ctx context.Context, events ...audit.Event) error
-	// CountIssued is how many serials have been reserved for ca; the CA uses it
-	// to continue filling CRL partitions after a restart.
+	// CountIssued is how many serials have been reserved for ca.
 	CountIssued(ctx context.Context, ca string) (uint64, error)
+	// NextCounter durably advances a named counter by n and returns the
+	// first value of the range; counters start at 1. The CA draws the
+	// sequence numbers that place certificates in CRL partitions from it.
+	NextCounter(ctx context.Context, name string, n uint64) (uint64, error)
 	// AbandonReservations durably marks every reservation created before
 	// before that was never completed (and is not marked yet) as
 	// abandoned, appending event(p) for each to the audit chain in the

@@ -27,9 +27,10 @@ type Source interface {
 	// NextCounter durably advances a named counter by n and returns the
 	// first value of the range.
 	NextCounter(ctx context.Context, name string, n uint64) (uint64, error)
-	// CountIssued is how many serials the CA has reserved: it tells how
-	// many partitions exist.
-	CountIssued(ctx context.Context, ca string) (uint64, error)
+	// Partitions is one more than the highest CRL partition that a
+	// certificate of the CA may be in (partitionSize is the CA's), so that
+	// an empty partition has its CRL too.
+	Partitions(ctx context.Context, ca string, partitionSize int) (int, error)
 	// CRLState returns the state SetCRLState last saved for the CA, or
 	// nil if there is none. The Publisher keeps its delta CRL base there,
 	// so that the first delta after a restart is relative to the same
@@ -149,12 +150,11 @@ func (g *Generator) Generate(ctx context.Context, req Request) (*Set, error) {
 		return nil, fmt.Errorf("crl: drawing CRL number for %s: %w", iss.Name, err)
 	}
 	set := &Set{CA: iss.Name, Number: n, ThisUpdate: now, NextUpdate: now.Add(g.validity), Partitions: map[int][]byte{}}
-	issued, err := g.source.CountIssued(ctx, iss.Name)
+	known, err := g.source.Partitions(ctx, iss.Name, max(iss.PartitionSize, 1))
 	if err != nil {
-		return nil, fmt.Errorf("crl: counting certificates of %s: %w", iss.Name, err)
+		return nil, fmt.Errorf("crl: counting the partitions of %s: %w", iss.Name, err)
 	}
-	size := max(iss.PartitionSize, 1)
-	set.Known = int((issued + uint64(size) - 1) / uint64(size))
+	set.Known = known
 	// 2. The full CRL and the partitions in one pass.
 	r, err := g.newRun(iss, set, req)
 	if err != nil {

@@ -329,7 +329,7 @@ func (iss *issuer) keyAt(i uint16) *signingKey {
 // i, or nil if there is none still valid.
 func (r *Responder) valid(iss *issuer, s ca.Serial, i int, now time.Time) *response {
 	var base record
-	var buf [512]byte
+	var buf [maxStoredSig]byte
 	if !iss.responses.get(s, &base, buf[:0]) {
 		return nil
 	}
@@ -349,18 +349,13 @@ func (r *Responder) valid(iss *issuer, s ca.Serial, i int, now time.Time) *respo
 	return nil
 }
 
-// serveRecord rebuilds the response of a stored record.
+// maxStoredSig bounds the signature valid copies out on the stack; a
+// larger one (RSA above 4096 bits) is copied to the heap.
+const maxStoredSig = 512
+
+// serveRecord rebuilds the response of a stored record (see encode.go).
 func (r *Responder) serveRecord(iss *issuer, k *signingKey, s ca.Serial, i int, rec *record) *response {
-	var buf [320]byte
-	id := certIDFor(certIDAlgs[i], iss.nameHash[i], iss.keyHash[i], s)
-	tbs, err := k.responseData(buf[:0], id, &rec.single, nil)
-	if err != nil {
-		return nil
-	}
-	der, err := k.wrap(tbs, rec.sig)
-	if err != nil {
-		return nil
-	}
+	der := k.appendStored(make([]byte, 0, k.storedSize(rec.sig)), iss, i, &s, &rec.single, rec.sig)
 	return &response{der: der, etag: etagOf(rec.sig), single: rec.single, stamp: rec.stamp}
 }
 

@@ -34,6 +34,9 @@ run crl-serve ./crl 'BenchmarkServeCachedCRL|BenchmarkPartition' 2s
 # Issuance through the admin API (4 clients) vs in-process issuance.
 run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
 
+# The responder's own cost per pre-signed GET, in process (no network).
+run ocsp-serve ./ocsp 'BenchmarkServeGET' 2s
+
 # OCSP: 1,000,000 and 5,000,000 pre-signed responses served to wrk (64
 # connections, GET, random known serials) next to a plain net/http server
 # returning a fixed body of the same size and to 'openssl ocsp' as a

@@ -53,6 +53,14 @@ func (db *DB) ReserveAudited(ctx context.Context, p *ca.Prepared, events ...audi
 		if err := issued.Put([]byte(p.CA), u64(n+1)); err != nil {
 			return fmt.Errorf("store: counting serial %s: %w", s, err)
 		}
+		if p.Partition >= 0 {
+			key := partitionsKey(p.CA)
+			if v := issued.Get(key); v == nil || binary.BigEndian.Uint64(v) < uint64(p.Partition)+1 {
+				if err := issued.Put(key, u64(uint64(p.Partition)+1)); err != nil {
+					return fmt.Errorf("store: counting the partition of serial %s: %w", s, err)
+				}
+			}
+		}
 		return nil
 	}))
 }
@@ -200,6 +208,28 @@ func checkUpdate(c, orig *ca.Certificate) error {
 		return fmt.Errorf("store: updating certificate %s: %w: %w", orig.Serial, ca.ErrInvalidRequest, err)
 	}
 	return nil
+}
+
+// partitionsKey is where the issued bucket keeps one more than the highest
+// CRL partition a reservation of the CA named.
+func partitionsKey(caName string) []byte { return append([]byte(caName), 0, 'p') }
+
+// Partitions is one more than the highest CRL partition any reservation
+// of caName names: every partition below it may hold certificates. A file
+// from before it was kept answers from the count of serials instead.
+func (db *DB) Partitions(ctx context.Context, caName string, partitionSize int) (int, error) {
+	var n int
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketIssued)
+		if v := b.Get(partitionsKey(caName)); v != nil {
+			n = int(binary.BigEndian.Uint64(v))
+		}
+		if v := b.Get([]byte(caName)); v != nil && partitionSize > 0 {
+			n = max(n, int((binary.BigEndian.Uint64(v)+uint64(partitionSize)-1)/uint64(partitionSize)))
+		}
+		return nil
+	})
+	return n, err
 }
 
 // CountIssued is how many serials have been reserved for caName; 0 for a
