@@ -218,19 +218,8 @@ func (p *PKI) NewSeal(tb testing.TB, profile string, alg hsm.KeyAlgorithm) *Seal
 	if err != nil {
 		tb.Fatalf("pkitest: issuing a %s certificate: %v", profile, err)
 	}
-	p.waitPresigned(tb, cert)
 	leaf := mustX509(tb, cert)
 	return &Seal{KeyURI: uri, Key: key, Cert: cert, X509: leaf, Chain: []*x509.Certificate{leaf, p.Issuing, p.Root}}
-}
-
-// waitPresigned waits until the responder answers for cert, so that a test
-// does not race the pre-signing of a new certificate.
-func (p *PKI) waitPresigned(tb testing.TB, cert *ca.Certificate) {
-	tb.Helper()
-	ctx := context.Background()
-	if err := p.Responder.Issued(ctx, cert); err != nil {
-		tb.Fatalf("pkitest: pre-signing the new certificate: %v", err)
-	}
 }
 
 // Revoke revokes the certificate with reason and waits until OCSP and
