@@ -61,6 +61,9 @@ type Config struct {
 	// Signer and Seals enable POST /api/v1/sign for service providers.
 	Signer DocumentSigner
 	Seals  map[string]*SealAccess
+	// MatchCPR, when set, lets the relying parties it names ask
+	// POST /api/v1/subjects/match-cpr (relyingparty.go).
+	MatchCPR *RelyingPartyAccess
 }
 
 // API is the admin API handler.
@@ -74,12 +77,17 @@ type API struct {
 	signer  DocumentSigner
 	seals   map[string]*SealAccess
 	logins  loginLimiter // login.go
+	rp      *RelyingPartyAccess
+	rpLimit *rateLimiter
 }
 
 // New builds the handler. Mount it at the root of the admin listener.
 func New(cfg Config) *API {
 	a := &API{ca: cfg.CA, crl: cfg.CRL, audit: cfg.Audit, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux(),
-		signer: cfg.Signer, seals: cfg.Seals}
+		signer: cfg.Signer, seals: cfg.Seals, rp: cfg.MatchCPR}
+	if a.rp != nil {
+		a.rpLimit = newRateLimiter(a.rp.Rate, a.rp.Burst)
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -93,7 +101,7 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("POST /api/v1/certificates/{serial}/release", a.authorised(a.release))
 	a.mux.HandleFunc("POST /api/v1/certificates/{serial}/revoke", a.authorised(a.revoke))
 	a.mux.HandleFunc("GET /api/v1/subjects/{id}", a.authorised(a.subject))
-	a.mux.HandleFunc("POST /api/v1/subjects/match-cpr", a.authorised(a.matchCPR))
+	a.mux.HandleFunc("POST /api/v1/subjects/match-cpr", a.matchCPREntry)
 	a.mux.HandleFunc("GET /api/v1/whoami", a.authorised(a.whoami))
 	if a.crl != nil {
 		a.mux.HandleFunc("POST /api/v1/crl/{ca}/generate", a.authorised(a.generateCRL))

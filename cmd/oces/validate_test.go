@@ -54,6 +54,12 @@ func TestServiceConfigNamesTheField(t *testing.T) {
 		{"audit cadence without key", func(c *Config) { c.Audit.Every = 10 }, "audit.key: required"},
 		{"audit pin-value", func(c *Config) { c.Audit.Key = pin }, "audit.key"},
 		{"tsa pin-value", func(c *Config) { c.TSA.Key, c.TSA.Certificate = pin, "tsa.pem" }, "tsa.key"},
+		{"relying party by CVR", func(c *Config) { c.MatchCPR.RelyingParties = []string{"cvr:12345678"} }, "match_cpr.relying_parties[0]"},
+		{"relying party fingerprint", func(c *Config) { c.MatchCPR.RelyingParties = []string{"sha256:abc"} }, "match_cpr.relying_parties[0]"},
+		{"relying parties", func(c *Config) {
+			c.MatchCPR.RelyingParties = []string{"CVR:12345678-FID:1", "sha256:" + strings.Repeat("ab", 32)}
+		}, ""},
+		{"match rate", func(c *Config) { c.MatchCPR.Rate = -1 }, "match_cpr.rate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
