@@ -61,6 +61,8 @@ type Config struct {
 	// Signer and Seals enable POST /api/v1/sign for service providers.
 	Signer DocumentSigner
 	Seals  map[string]*SealAccess
+	// AuditLog, when set, serves GET /api/v1/audit/records (auditlog.go).
+	AuditLog AuditLog
 	// MatchCPR, when set, lets the relying parties it names ask
 	// POST /api/v1/subjects/match-cpr (relyingparty.go).
 	MatchCPR *RelyingPartyAccess
@@ -68,23 +70,24 @@ type Config struct {
 
 // API is the admin API handler.
 type API struct {
-	ca      Authority
-	crl     CRLGenerator
-	audit   Auditor
-	log     *slog.Logger
-	maxBody int64
-	mux     *http.ServeMux
-	signer  DocumentSigner
-	seals   map[string]*SealAccess
-	logins  loginLimiter // login.go
-	rp      *RelyingPartyAccess
-	rpLimit *rateLimiter
+	ca       Authority
+	crl      CRLGenerator
+	audit    Auditor
+	log      *slog.Logger
+	maxBody  int64
+	mux      *http.ServeMux
+	signer   DocumentSigner
+	seals    map[string]*SealAccess
+	logins   loginLimiter // login.go
+	rp       *RelyingPartyAccess
+	rpLimit  *rateLimiter
+	auditLog AuditLog
 }
 
 // New builds the handler. Mount it at the root of the admin listener.
 func New(cfg Config) *API {
 	a := &API{ca: cfg.CA, crl: cfg.CRL, audit: cfg.Audit, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux(),
-		signer: cfg.Signer, seals: cfg.Seals, rp: cfg.MatchCPR}
+		signer: cfg.Signer, seals: cfg.Seals, rp: cfg.MatchCPR, auditLog: cfg.AuditLog}
 	if a.rp != nil {
 		a.rpLimit = newRateLimiter(a.rp.Rate, a.rp.Burst)
 	}
@@ -111,6 +114,9 @@ func New(cfg Config) *API {
 	}
 	if a.audit != nil {
 		a.mux.HandleFunc("POST /api/v1/audit/events", a.authorised(a.appendEvent))
+	}
+	if a.auditLog != nil {
+		a.mux.HandleFunc("GET /api/v1/audit/records", a.authorised(a.auditRecords))
 	}
 	return a
 }

@@ -40,7 +40,7 @@ func newRPAPI(tb testing.TB, access func(allowed string) *RelyingPartyAccess) (*
 		tb.Fatal(err)
 	}
 	leaf, _ := x509.ParseCertificate(allowed)
-	h := New(Config{CA: t.ca, Audit: t.db, MatchCPR: access("sha256:" + fingerprint(leaf))})
+	h := New(Config{CA: t.ca, Audit: t.db, AuditLog: t.db, MatchCPR: access("sha256:" + fingerprint(leaf))})
 	srv := httptest.NewUnstartedServer(h)
 	clients := x509.NewCertPool()
 	clients.AddCert(t.ca.Issuers()[0].Certificate)
