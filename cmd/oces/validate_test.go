@@ -124,3 +124,15 @@ func TestServeFailsFastOnMissingKeys(t *testing.T) {
 	}
 	e.write("oces.yaml", string(orig))
 }
+
+// TestReadLineLeavesTheRest: a CPR number and then a passphrase can come
+// on one standard input.
+func TestReadLineLeavesTheRest(t *testing.T) {
+	t.Parallel()
+	r := strings.NewReader("010190-1234\ncorrect horse battery staple\n")
+	for _, want := range []string{"010190-1234", "correct horse battery staple", ""} {
+		if got, err := readLine(r); err != nil || got != want {
+			t.Errorf("readLine = %q, %v; want %q", got, err, want)
+		}
+	}
+}
