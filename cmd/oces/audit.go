@@ -18,6 +18,10 @@ type AuditConfig struct {
 	Key      string        `yaml:"key"`
 	Every    uint64        `yaml:"checkpoint_every"`    // records; default 1000
 	Interval conf.Duration `yaml:"checkpoint_interval"` // default 1m
+	// AnchorDir keeps a TSA token over every checkpoint, outside the
+	// store; AnchorTSAURL is the TSA (default: this server's) (anchor.go).
+	AnchorDir    string `yaml:"anchor_dir"`
+	AnchorTSAURL string `yaml:"anchor_tsa_url"`
 }
 
 // startCheckpointer signs the chain from the server, if a key is configured.
@@ -30,8 +34,12 @@ func (a *app) startCheckpointer(ctx context.Context, cfg *Config, logger *slog.L
 	if err != nil {
 		return fmt.Errorf("opening audit.key: %w", err)
 	}
+	anchor, err := newAnchor(cfg)
+	if err != nil {
+		return err
+	}
 	cp, err := audit.NewCheckpointer(audit.CheckpointConfig{Store: a.store, Signer: signer,
-		Every: cfg.Audit.Every, Interval: cfg.Audit.Interval.D(), Logger: logger})
+		Every: cfg.Audit.Every, Interval: cfg.Audit.Interval.D(), Logger: logger, Anchor: anchor})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -33,6 +34,7 @@ import (
 
 type auditVerifyFlags struct {
 	configPath, keyFile, witness string
+	anchors, tsaRoots            string
 	live                         bool
 	api                          certCommand
 }
@@ -67,6 +69,8 @@ after its last checkpoint is found. Keep the file off the CA's machines.`,
 	fl.BoolVar(&f.live, "live", false, "verify the running CA's chain through the admin API")
 	fl.StringVar(&f.keyFile, "audit-key", "", "the audit key: PEM public key or certificate")
 	fl.StringVar(&f.witness, "witness", "", "file with the last record verified, checked and then updated")
+	fl.StringVar(&f.anchors, "anchors", "", "directory of checkpoint time-stamps (audit.anchor_dir): the chain must reach the newest")
+	fl.StringVar(&f.tsaRoots, "tsa-roots", "", "with --anchors: PEM certificates the TSA's tokens chain to")
 	f.api.addFlags(fl)
 	return cmd
 }
@@ -83,13 +87,19 @@ func (f *auditVerifyFlags) run(cmd *cobra.Command, g *globals) error {
 	if err != nil {
 		return err
 	}
+	var anchor *anchorCheck
+	if f.anchors != "" {
+		if anchor, err = newestAnchor(f.anchors, f.tsaRoots); err != nil { // anchor.go
+			return err
+		}
+	}
 	ctx := cmd.Context()
 	var rep *audit.Report
 	if f.live {
 		f.api.cmd = cmd
 		err = f.api.call(cmd, func(cl *api.Client) error {
 			var verr error
-			rep, verr = verifyWithWitness(ctx, &api.AuditSource{Client: cl}, pub, w)
+			rep, verr = verifyWithWitness(ctx, &api.AuditSource{Client: cl}, pub, w, anchor)
 			return verr
 		})
 	} else {
@@ -106,7 +116,7 @@ func (f *auditVerifyFlags) run(cmd *cobra.Command, g *globals) error {
 				pub = signer.Public()
 			}
 			var verr error
-			rep, verr = verifyWithWitness(ctx, a.store, pub, w)
+			rep, verr = verifyWithWitness(ctx, a.store, pub, w, anchor)
 			return verr
 		})
 	}
@@ -137,24 +147,40 @@ type witness struct {
 var errWitness = errors.New("audit: the chain does not hold the record verified last time: it was cut back or rewritten")
 
 // verifyWithWitness is audit.Verify that also requires the chain to hold
-// the witness's record, unchanged.
-func verifyWithWitness(ctx context.Context, src audit.Source, pub crypto.PublicKey, w *witness) (*audit.Report, error) {
+// the witness's record, unchanged, and the newest anchored checkpoint.
+func verifyWithWitness(ctx context.Context, src audit.Source, pub crypto.PublicKey, w *witness, anchor *anchorCheck) (*audit.Report, error) {
 	ws := &witnessSource{src: src, w: w}
+	if anchor != nil {
+		ws.anchorSeq = anchor.seq
+	}
 	rep, err := audit.Verify(ctx, ws, pub)
 	if err != nil {
 		return rep, err
 	}
 	if w != nil && !ws.seen {
-		return rep, fmt.Errorf("%w (record %d of %s ends at %d)", errWitness, w.seq, "the chain", rep.LastSeq)
+		return rep, fmt.Errorf("%w (record %d; the chain ends at %d)", errWitness, w.seq, rep.LastSeq)
+	}
+	if anchor != nil {
+		if !ws.anchorSeen {
+			return rep, fmt.Errorf("%w (checkpoint record %d, time-stamped %s; the chain ends at %d)", errAnchor, anchor.seq,
+				anchor.when.Format(time.RFC3339), rep.LastSeq)
+		}
+		if !bytes.Equal(audit.AnchorDigest(anchor.seq, ws.anchorHash), anchor.digest) {
+			return rep, fmt.Errorf("%w (record %d is not the checkpoint time-stamped %s)", errAnchor, anchor.seq, anchor.when.Format(time.RFC3339))
+		}
 	}
 	return rep, nil
 }
 
-// witnessSource passes the records on and compares the witness's record.
+// witnessSource passes the records on, compares the witness's record and
+// keeps the hash of the anchored one.
 type witnessSource struct {
-	src  audit.Source
-	w    *witness
-	seen bool
+	src        audit.Source
+	w          *witness
+	seen       bool
+	anchorSeq  uint64
+	anchorHash audit.Hash
+	anchorSeen bool
 }
 
 func (s *witnessSource) AuditRecords(ctx context.Context, from uint64, fn func(uint64, []byte) error) error {
@@ -164,6 +190,10 @@ func (s *witnessSource) AuditRecords(ctx context.Context, from uint64, fn func(u
 				return fmt.Errorf("%w (record %d has another hash)", errWitness, seq)
 			}
 			s.seen = true
+		}
+		if seq == s.anchorSeq && s.anchorSeq != 0 && len(data) >= 32 {
+			copy(s.anchorHash[:], data[len(data)-32:])
+			s.anchorSeen = true
 		}
 		return fn(seq, data)
 	})

@@ -91,6 +91,9 @@ func (c *Config) validateServices() error {
 	if err := c.MatchCPR.validate(); err != nil {
 		return err
 	}
+	if err := c.validateAnchor(); err != nil { // anchor.go
+		return err
+	}
 	a := c.Audit
 	switch {
 	case a.Every > audit.MaxCheckpointLag:
