@@ -60,6 +60,12 @@ func TestServiceConfigNamesTheField(t *testing.T) {
 			c.MatchCPR.RelyingParties = []string{"CVR:12345678-FID:1", "sha256:" + strings.Repeat("ab", 32)}
 		}, ""},
 		{"match rate", func(c *Config) { c.MatchCPR.Rate = -1 }, "match_cpr.rate"},
+		{"anchors without a key", func(c *Config) { c.Audit.AnchorDir = "anchors" }, "audit.anchor_dir"},
+		{"anchors without a TSA", func(c *Config) { c.Audit.Key, c.Audit.AnchorDir = "pkcs11:token=t;object=a", "anchors" }, "audit.anchor_tsa_url: required"},
+		{"anchors at another TSA", func(c *Config) {
+			c.Audit.Key, c.Audit.AnchorDir, c.Audit.AnchorTSAURL = "pkcs11:token=t;object=a", "anchors", "https://tsa.example.dk/tsa"
+		}, ""},
+		{"anchor TSA alone", func(c *Config) { c.Audit.AnchorTSAURL = "https://tsa.example.dk/tsa" }, "audit.anchor_tsa_url: only with"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
