@@ -61,25 +61,36 @@ type Config struct {
 	// Signer and Seals enable POST /api/v1/sign for service providers.
 	Signer DocumentSigner
 	Seals  map[string]*SealAccess
+	// AuditLog, when set, serves GET /api/v1/audit/records (auditlog.go).
+	AuditLog AuditLog
+	// MatchCPR, when set, lets the relying parties it names ask
+	// POST /api/v1/subjects/match-cpr (relyingparty.go).
+	MatchCPR *RelyingPartyAccess
 }
 
 // API is the admin API handler.
 type API struct {
-	ca      Authority
-	crl     CRLGenerator
-	audit   Auditor
-	log     *slog.Logger
-	maxBody int64
-	mux     *http.ServeMux
-	signer  DocumentSigner
-	seals   map[string]*SealAccess
-	logins  loginLimiter // login.go
+	ca       Authority
+	crl      CRLGenerator
+	audit    Auditor
+	log      *slog.Logger
+	maxBody  int64
+	mux      *http.ServeMux
+	signer   DocumentSigner
+	seals    map[string]*SealAccess
+	logins   loginLimiter // login.go
+	rp       *RelyingPartyAccess
+	rpLimit  *rateLimiter
+	auditLog AuditLog
 }
 
 // New builds the handler. Mount it at the root of the admin listener.
 func New(cfg Config) *API {
 	a := &API{ca: cfg.CA, crl: cfg.CRL, audit: cfg.Audit, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux(),
-		signer: cfg.Signer, seals: cfg.Seals}
+		signer: cfg.Signer, seals: cfg.Seals, rp: cfg.MatchCPR, auditLog: cfg.AuditLog}
+	if a.rp != nil {
+		a.rpLimit = newRateLimiter(a.rp.Rate, a.rp.Burst)
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -93,7 +104,7 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("POST /api/v1/certificates/{serial}/release", a.authorised(a.release))
 	a.mux.HandleFunc("POST /api/v1/certificates/{serial}/revoke", a.authorised(a.revoke))
 	a.mux.HandleFunc("GET /api/v1/subjects/{id}", a.authorised(a.subject))
-	a.mux.HandleFunc("POST /api/v1/subjects/match-cpr", a.authorised(a.matchCPR))
+	a.mux.HandleFunc("POST /api/v1/subjects/match-cpr", a.matchCPREntry)
 	a.mux.HandleFunc("GET /api/v1/whoami", a.authorised(a.whoami))
 	if a.crl != nil {
 		a.mux.HandleFunc("POST /api/v1/crl/{ca}/generate", a.authorised(a.generateCRL))
@@ -103,6 +114,9 @@ func New(cfg Config) *API {
 	}
 	if a.audit != nil {
 		a.mux.HandleFunc("POST /api/v1/audit/events", a.authorised(a.appendEvent))
+	}
+	if a.auditLog != nil {
+		a.mux.HandleFunc("GET /api/v1/audit/records", a.authorised(a.auditRecords))
 	}
 	return a
 }

@@ -290,13 +290,38 @@ func (a *API) subject(w http.ResponseWriter, r *http.Request, p *Principal) {
 	writeJSON(w, http.StatusOK, Subject{ID: s.ID, Kind: s.Kind, CVR: s.CVR, Name: s.Name, Created: s.Created})
 }
 
+// matchCPREntry authenticates a CA officer or an allowed relying party
+// (relyingparty.go) and hands the question to matchCPR.
+func (a *API) matchCPREntry(w http.ResponseWriter, r *http.Request) {
+	p, err := a.matchCPRPrincipal(r)
+	if err != nil && p == nil {
+		a.log.WarnContext(r.Context(), "api: refused client", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		a.recordLoginFailure(r, err)
+		a.fail(w, r, err)
+		return
+	}
+	if err != nil {
+		a.refuse(w, r, p, audit.ActionMatchCPR, "", err)
+		return
+	}
+	a.matchCPR(w, r, p)
+}
+
 // matchCPR answers yes or no, and only once the question is in the audit
-// chain: an answer that cannot be recorded is not given.
+// chain: an answer that cannot be recorded is not given. Relying parties
+// are rate-limited per certificate; a question over the limit is refused
+// and recorded.
 func (a *API) matchCPR(w http.ResponseWriter, r *http.Request, p *Principal) {
 	var body MatchCPRRequest
-	err := officerOnly(p, "match CPR numbers")
+	var err error
+	if p.Role != RoleRelyingParty {
+		err = officerOnly(p, "match CPR numbers")
+	}
 	if err == nil {
 		err = a.decode(w, r, &body)
+	}
+	if err == nil && p.Role == RoleRelyingParty && !a.rpLimit.allow(p.Fingerprint, time.Now()) {
+		err = fmt.Errorf("%w (match-cpr allows %g questions a second, %d at once, per certificate)", ErrRateLimited, a.rpLimit.rate, int(a.rpLimit.burst))
 	}
 	if err != nil {
 		a.refuse(w, r, p, audit.ActionMatchCPR, body.PID, err)

@@ -84,6 +84,8 @@ type CheckpointConfig struct {
 	Clock       func() time.Time
 	Rand        io.Reader
 	Logger      *slog.Logger
+	// Anchor, optional, is told of every checkpoint record (anchor.go).
+	Anchor Anchorer
 }
 
 // Checkpointer signs the chain: Run appends a checkpoint once Every records
@@ -185,6 +187,7 @@ func (c *Checkpointer) checkpoint(ctx context.Context, force bool) (bool, error)
 		return false, fmt.Errorf("audit: appending checkpoint over record %d: %w", head.Seq, err)
 	}
 	c.cfg.Logger.DebugContext(ctx, "audit checkpoint", "record", head.Seq, "hash", head.Hash.String())
+	c.anchor(ctx)
 	return true, nil
 }
 

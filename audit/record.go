@@ -30,6 +30,7 @@ const (
 	ActionCertList     = "cert.list"
 	ActionSubjectShow  = "registry.show"
 	ActionLoginRefused = "api.login-refused"
+	ActionAuditExport  = "audit.export" // an officer starts reading the chain through the admin API
 	// The OCSP responder retires a key whose certificate is no longer
 	// good, switches to a new key and certificate, and re-signs every
 	// pre-signed response with it.

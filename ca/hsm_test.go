@@ -46,12 +46,46 @@ func TestIssueWithHSM(t *testing.T) {
 					t.Errorf("%s: openssl verify: %v\n%s", tc.req.Profile, err, out)
 				}
 			}
-			// The same CPR gives the same PID through the HSM key.
-			a, _ := c.MatchCPR(context.Background(), "PID:9208-2002-2-000000000000", "010190-1234")
-			if a {
-				t.Error("unknown PID matched")
-			}
+			checkPIDsThroughHSM(t, c)
 		})
+	}
+}
+
+// checkPIDsThroughHSM: with the registry key in the HSM, the same CPR
+// number gives the same PID, match-cpr says yes for it and no for
+// another number or an unknown PID, and every call succeeds.
+func checkPIDsThroughHSM(t *testing.T, c *catest.HSMCA) {
+	t.Helper()
+	ctx := context.Background()
+	pid := func(cpr string) string {
+		t.Helper()
+		cert, err := c.Issue(ctx, ca.IssueRequest{Profile: "poces", Name: "Jens Hansen", CPR: cpr, CSR: csr(t, testKey(t, "p-256"))})
+		if err != nil {
+			t.Fatalf("issuing for CPR %s: %v", cpr, err)
+		}
+		return cert.SubjectID
+	}
+	first, again, other := pid("020202-2222"), pid("0202022222"), pid("030303-3333")
+	if first != again {
+		t.Errorf("the same CPR number gave %s and then %s", first, again)
+	}
+	if first == other {
+		t.Errorf("two CPR numbers gave the same PID %s", first)
+	}
+	for _, tc := range []struct {
+		pid, cpr string
+		want     bool
+	}{
+		{first, "020202-2222", true},
+		{first, "0202022222", true},
+		{first, "030303-3333", false},
+		{other, "030303-3333", true},
+		{"PID:9208-2002-2-000000000000", "020202-2222", false},
+	} {
+		got, err := c.MatchCPR(ctx, tc.pid, tc.cpr)
+		if err != nil || got != tc.want {
+			t.Errorf("MatchCPR(%s, %s) = %v, %v; want %v", tc.pid, tc.cpr, got, err, tc.want)
+		}
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/internal/catest"
+	"github.com/oces-pki/oces/internal/reference"
 )
 
 // Attribute types by short name, for comparing subject layouts.
@@ -219,16 +219,19 @@ func lintClean(tb testing.TB, der []byte) {
 }
 
 // compareWithReference checks the issued certificate against the real OCES
-// certificate of its kind, when the reference set is beside the repository:
+// certificate of its kind (internal/reference: beside the repository, and
+// required in CI):
 // same subject layout, same extensions present and the same criticality.
 func compareWithReference(tb testing.TB, got *x509.Certificate, ref string) {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "reference", "oces", ref))
-	if err != nil {
-		tb.Logf("reference %s not available: %v", ref, err)
+	data := reference.Read(tb, "oces/"+ref) // fails in CI when the set is missing
+	if data == nil {
 		return
 	}
 	block, _ := pem.Decode(data)
+	if block == nil {
+		tb.Fatalf("reference %s holds no PEM block", ref)
+	}
 	want, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		tb.Fatal(err)

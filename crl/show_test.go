@@ -5,12 +5,14 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/crl"
+	"github.com/oces-pki/oces/internal/reference"
 )
 
 func TestShow(t *testing.T) {
@@ -24,7 +26,7 @@ func TestShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	pemCRL := pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
-	reference, _ := os.ReadFile("../../shared/reference/oces/oces2/partitioned-crl-tdc.crl")
+	ref := reference.Read(t, "oces/oces2/partitioned-crl-tdc.crl") // nil without the set, outside CI
 	tests := []struct {
 		name    string
 		in      []byte
@@ -38,13 +40,13 @@ func TestShow(t *testing.T) {
 		{"truncated", der[:len(der)/2], "", true},
 		{"empty", nil, "", true},
 	}
-	if reference != nil {
+	if ref != nil {
 		tests = append(tests, struct {
 			name    string
 			in      []byte
 			kind    string
 			wantErr bool
-		}{"OCES TDC partition", reference, "partition", false})
+		}{"OCES TDC partition", ref, "partition", false})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,8 +96,10 @@ func FuzzParse(f *testing.F) {
 	f.Add(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
 	f.Add([]byte{0x30, 0x80})
 	f.Add([]byte("-----BEGIN X509 CRL-----\n-----END X509 CRL-----\n"))
-	if ref, err := os.ReadFile("../../shared/reference/oces/oces2/partitioned-crl-tdc.crl"); err == nil {
-		f.Add(ref)
+	if dir := reference.Dir(); dir != "" {
+		if ref, err := os.ReadFile(filepath.Join(dir, "oces", "oces2", "partitioned-crl-tdc.crl")); err == nil {
+			f.Add(ref)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		info, err := crl.Show(data)

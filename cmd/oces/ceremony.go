@@ -81,11 +81,19 @@ func newRegistryKeyCommand(g *globals) *cobra.Command {
 }
 
 func newAuditKeyCommand(g *globals) *cobra.Command {
-	return keyCommand(g, "audit-key", "Make the key in the HSM that signs the audit chain's checkpoints",
+	var pubOut string
+	cmd := keyCommand(g, "audit-key", "Make the key in the HSM that signs the audit chain's checkpoints",
 		"audit key", func(ctx context.Context, h *hsm.HSM, uri string) error {
-			_, err := h.GenerateKey(ctx, uri, hsm.ECP256)
-			return err
+			key, err := h.GenerateKey(ctx, uri, hsm.ECP256)
+			if err != nil || pubOut == "" {
+				return err
+			}
+			// The public key verifies the chain away from the CA: 'oces audit
+			// verify --audit-key FILE'.
+			return writePublicKey(pubOut, key.Public())
 		})
+	cmd.Flags().StringVar(&pubOut, "public-key", "", "also write the audit key's public key (PEM) here, for 'oces audit verify --audit-key'")
+	return cmd
 }
 
 // keyCommand is a ceremony that makes one key in the HSM and nothing else.

@@ -43,6 +43,7 @@ type Config struct {
 	Audit         AuditConfig              `yaml:"audit"`
 	OCSP          OCSPConfig               `yaml:"ocsp"`
 	Signer        SignerConfig             `yaml:"signer"`
+	MatchCPR      MatchCPRConfig           `yaml:"match_cpr"` // subject.go
 
 	path string
 }

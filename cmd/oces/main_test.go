@@ -232,7 +232,7 @@ certificate: ../ca/issuing-1.pem
 	}
 	e.ok("ceremony", "issuing", "--config", "ceremony/issuing.yaml")
 	e.ok("ceremony", "registry-key", "--key", e.tok.KeyURI("registry"))
-	e.ok("ceremony", "audit-key", "--key", e.tok.KeyURI("audit"))
+	e.ok("ceremony", "audit-key", "--key", e.tok.KeyURI("audit"), "--public-key", e.path("audit-key.pem"))
 	e.write("oces.yaml", fmt.Sprintf(`public_base_url: %s
 store: {path: oces.db}
 registry: {key: %q}

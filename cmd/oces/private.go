@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -48,8 +47,8 @@ func readPrivate(cmd *cobra.Command, path, what string) (string, error) {
 		defer f.Close()
 		r = f
 	}
-	line, err := bufio.NewReader(io.LimitReader(r, maxPrivateInput)).ReadString('\n')
-	if err != nil && err != io.EOF {
+	line, err := readLine(r)
+	if err != nil {
 		return "", fmt.Errorf("reading the %s: %w", what, err)
 	}
 	v := strings.TrimSpace(line)
@@ -57,6 +56,30 @@ func readPrivate(cmd *cobra.Command, path, what string) (string, error) {
 		return "", usagef("no %s given: write it to standard input (or the file) on one line", what)
 	}
 	return v, nil
+}
+
+// readLine reads up to the first newline, a byte at a time, so that what
+// follows stays in r for the next read (a CPR number, then a passphrase,
+// on one standard input).
+func readLine(r io.Reader) (string, error) {
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < maxPrivateInput {
+		n, err := r.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return string(line), nil
 }
 
 // refuseCPRFlag registers --cpr only to refuse it with the way to do it.

@@ -105,7 +105,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		if err != nil {
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		apiCfg := api.Config{CA: a.ca, Audit: a.store, Logger: logger, MaxBodyBytes: limits.MaxBodyBytes}
+		apiCfg := api.Config{CA: a.ca, Audit: a.store, Logger: logger, MaxBodyBytes: limits.MaxBodyBytes, MatchCPR: cfg.MatchCPR.access(), AuditLog: a.store}
 		if pub != nil {
 			apiCfg.CRL = pub
 		}

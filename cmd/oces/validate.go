@@ -88,6 +88,12 @@ func (c *Config) validateServices() error {
 			return conf.Errorf("crl.arls."+name, "must be a CA name as in its URL (/crl/<name>.crl), without '/', '.', '?', '#' or spaces")
 		}
 	}
+	if err := c.MatchCPR.validate(); err != nil {
+		return err
+	}
+	if err := c.validateAnchor(); err != nil { // anchor.go
+		return err
+	}
 	a := c.Audit
 	switch {
 	case a.Every > audit.MaxCheckpointLag:

@@ -54,6 +54,18 @@ func TestServiceConfigNamesTheField(t *testing.T) {
 		{"audit cadence without key", func(c *Config) { c.Audit.Every = 10 }, "audit.key: required"},
 		{"audit pin-value", func(c *Config) { c.Audit.Key = pin }, "audit.key"},
 		{"tsa pin-value", func(c *Config) { c.TSA.Key, c.TSA.Certificate = pin, "tsa.pem" }, "tsa.key"},
+		{"relying party by CVR", func(c *Config) { c.MatchCPR.RelyingParties = []string{"cvr:12345678"} }, "match_cpr.relying_parties[0]"},
+		{"relying party fingerprint", func(c *Config) { c.MatchCPR.RelyingParties = []string{"sha256:abc"} }, "match_cpr.relying_parties[0]"},
+		{"relying parties", func(c *Config) {
+			c.MatchCPR.RelyingParties = []string{"CVR:12345678-FID:1", "sha256:" + strings.Repeat("ab", 32)}
+		}, ""},
+		{"match rate", func(c *Config) { c.MatchCPR.Rate = -1 }, "match_cpr.rate"},
+		{"anchors without a key", func(c *Config) { c.Audit.AnchorDir = "anchors" }, "audit.anchor_dir"},
+		{"anchors without a TSA", func(c *Config) { c.Audit.Key, c.Audit.AnchorDir = "pkcs11:token=t;object=a", "anchors" }, "audit.anchor_tsa_url: required"},
+		{"anchors at another TSA", func(c *Config) {
+			c.Audit.Key, c.Audit.AnchorDir, c.Audit.AnchorTSAURL = "pkcs11:token=t;object=a", "anchors", "https://tsa.example.dk/tsa"
+		}, ""},
+		{"anchor TSA alone", func(c *Config) { c.Audit.AnchorTSAURL = "https://tsa.example.dk/tsa" }, "audit.anchor_tsa_url: only with"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,4 +129,16 @@ func TestServeFailsFastOnMissingKeys(t *testing.T) {
 		}
 	}
 	e.write("oces.yaml", string(orig))
+}
+
+// TestReadLineLeavesTheRest: a CPR number and then a passphrase can come
+// on one standard input.
+func TestReadLineLeavesTheRest(t *testing.T) {
+	t.Parallel()
+	r := strings.NewReader("010190-1234\ncorrect horse battery staple\n")
+	for _, want := range []string{"010190-1234", "correct horse battery staple", ""} {
+		if got, err := readLine(r); err != nil || got != want {
+			t.Errorf("readLine = %q, %v; want %q", got, err, want)
+		}
+	}
 }
