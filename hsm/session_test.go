@@ -66,3 +66,40 @@ func listObjects(t *testing.T, tok *softhsmtest.Token) string {
 	}
 	return string(out)
 }
+
+func TestSealOpen(t *testing.T) {
+	tok := softhsmtest.New(t)
+	h := hsm.New(nil)
+	defer h.Close()
+	ctx := context.Background()
+	uri := tok.KeyURI("seed-key")
+	if err := h.GenerateAESKey(ctx, uri); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.GenerateAESKey(ctx, uri); !errors.Is(err, hsm.ErrKeyExists) {
+		t.Fatalf("second GenerateAESKey: %v, want ErrKeyExists", err)
+	}
+	sealed, err := h.Seal(ctx, uri, []byte("seed bytes"), []byte("user-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sealed), "seed bytes") {
+		t.Fatal("sealed data holds the plaintext")
+	}
+	got, err := h.Open(ctx, uri, sealed, []byte("user-1"))
+	if err != nil || string(got) != "seed bytes" {
+		t.Fatalf("Open: %q, %v", got, err)
+	}
+	tests := map[string]struct {
+		sealed, aad []byte
+	}{
+		"other aad":   {sealed, []byte("user-2")},
+		"flipped bit": {append(append([]byte{}, sealed[:len(sealed)-1]...), sealed[len(sealed)-1]^1), []byte("user-1")},
+		"truncated":   {sealed[:20], []byte("user-1")},
+	}
+	for name, tc := range tests {
+		if _, err := h.Open(ctx, uri, tc.sealed, tc.aad); err == nil {
+			t.Errorf("%s: Open succeeded", name)
+		}
+	}
+}
