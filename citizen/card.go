@@ -27,8 +27,8 @@ type CodeCard struct {
 	Challenge string `json:"challenge,omitempty"`
 	// AppChallenge are the two key numbers that activate the code app.
 	AppChallenge []string `json:"app_challenge,omitempty"`
-	WrongCodes int    `json:"wrong_codes,omitempty"`
-	Suspended  bool   `json:"suspended,omitempty"`
+	WrongCodes   int      `json:"wrong_codes,omitempty"`
+	Suspended    bool     `json:"suspended,omitempty"`
 }
 
 // CodeEntry is one key's salted keyed hash.

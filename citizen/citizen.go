@@ -114,13 +114,13 @@ type Config struct {
 	PepperKey, CodeKey string
 	// Sealer and AppKey seal the code app's seeds; without them the code
 	// app cannot be activated.
-	Sealer             Sealer
-	AppKey             string
-	Policy             Policy
-	Argon2             Argon2Params // DefaultArgon2 when zero
-	Clock              func() time.Time
-	Rand               io.Reader
-	Logger             *slog.Logger
+	Sealer Sealer
+	AppKey string
+	Policy Policy
+	Argon2 Argon2Params // DefaultArgon2 when zero
+	Clock  func() time.Time
+	Rand   io.Reader
+	Logger *slog.Logger
 }
 
 // Service is citizens' sole control. It is safe for concurrent use.
