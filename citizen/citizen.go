@@ -138,6 +138,8 @@ type Service struct {
 	rand     io.Reader
 	log      *slog.Logger
 	sessions *sessions
+	sads     sads
+	signing  *Signing
 	dummy    *PasswordHash // verified against for unknown users, so they cost the same
 }
 
@@ -173,6 +175,7 @@ func New(cfg Config) (*Service, error) {
 		policy: cfg.Policy, argon: cfg.Argon2, now: cfg.Clock, rand: cfg.Rand, log: cfg.Logger,
 	}
 	s.sessions = newSessions(cfg.Policy.SessionTTL, cfg.Policy.MaxSessions)
+	s.sads.m = make(map[string]*SAD)
 	dummy := make([]byte, 16)
 	if _, err := io.ReadFull(s.rand, dummy); err != nil {
 		return nil, fmt.Errorf("citizen: reading randomness: %w", err)

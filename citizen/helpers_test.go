@@ -2,6 +2,7 @@ package citizen_test
 
 import (
 	"context"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,9 @@ import (
 	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/catest"
+	"github.com/oces-pki/oces/internal/pkitest"
+	"github.com/oces-pki/oces/revocation"
+	"github.com/oces-pki/oces/signer"
 )
 
 // clock is an injected clock that tests move by hand.
@@ -33,13 +37,51 @@ type env struct {
 	*catest.HSMCA
 	svc   *citizen.Service
 	clock *clock
+	pki   *pkitest.PKI // set by newSigningEnv
+
+	mu   sync.Mutex
+	keys []string // labels of the one-time keys made
 }
 
 // newEnv wires a Service to a CA on a fresh SoftHSM token and bbolt file,
 // with its pepper, code card and code app keys in the token.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c := catest.NewHSMCA(t, hsm.ECP256, "http://127.0.0.1:1")
+	return newEnvOn(t, catest.NewHSMCA(t, hsm.ECP256, "http://127.0.0.1:1"), nil)
+}
+
+// newSigningEnv is newEnv on a running PKI (OCSP, CRL, TSA over HTTP),
+// with signing wired as oces serve wires it, on the real clock.
+func newSigningEnv(t *testing.T) *env {
+	t.Helper()
+	p := pkitest.New(t, hsm.ECP256)
+	e := newEnvOn(t, p.HSMCA, time.Now)
+	e.pki = p
+	fetcher := revocation.New(revocation.Config{MaxAge: -1})
+	sg, err := signer.New(signer.Config{
+		TSA:        &signer.TSAClient{URL: p.TSAURL, Roots: p.Roots(), Revocation: fetcher},
+		Revocation: fetcher, Audit: p.Store,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.svc.SetSigning(citizen.Signing{Signer: sg, CA: p.CA, NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
+		k, err := p.HSM.GenerateSessionKey(ctx, p.Token.TokenURI())
+		if err == nil {
+			e.mu.Lock()
+			e.keys = append(e.keys, k.Label())
+			e.mu.Unlock()
+		}
+		return k, err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func newEnvOn(t *testing.T, c *catest.HSMCA, now func() time.Time) *env {
+	t.Helper()
 	ctx := context.Background()
 	for _, k := range []string{"citizen-pepper", "citizen-codes"} {
 		if err := c.HSM.GenerateSecret(ctx, c.Token.KeyURI(k)); err != nil {
@@ -50,10 +92,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	if now == nil {
+		now = clk.Now
+	}
 	svc, err := citizen.New(citizen.Config{
 		Store: c.Store, Registry: c.CA, Keys: c.HSM, Sealer: c.HSM,
 		PepperKey: c.Token.KeyURI("citizen-pepper"), CodeKey: c.Token.KeyURI("citizen-codes"), AppKey: c.Token.KeyURI("citizen-app"),
-		Clock: clk.Now,
+		Clock: now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,4 +162,19 @@ func (e *env) login(t *testing.T, userID, password string, card *citizen.Card) *
 		t.Fatalf("code: %v", err)
 	}
 	return sess
+}
+
+// pkcs11List is pkcs11-tool's listing of the token's objects.
+func pkcs11List(t *testing.T, e *env) string {
+	t.Helper()
+	if _, err := exec.LookPath("pkcs11-tool"); err != nil {
+		t.Skip("pkcs11-tool not installed")
+	}
+	cmd := exec.Command("pkcs11-tool", "--module", e.Token.Module(), "--token-label", e.Token.Label(), "--login", "--pin", e.Token.PIN(), "--list-objects")
+	cmd.Env = append(cmd.Environ(), e.Token.Env()...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pkcs11-tool: %v\n%s", err, out)
+	}
+	return string(out)
 }
