@@ -15,6 +15,7 @@ import (
 
 	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/signer"
 )
@@ -45,13 +46,13 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ue), errors.As(err, &ce):
 		return exitUsage
-	case errors.Is(err, ca.ErrNotFound), errors.Is(err, signer.ErrNotFound):
+	case errors.Is(err, ca.ErrNotFound), errors.Is(err, signer.ErrNotFound), errors.Is(err, citizen.ErrNotFound):
 		return exitNotFound
 	case errors.Is(err, ca.ErrInvalidRequest), errors.Is(err, ca.ErrLint),
-		errors.Is(err, signer.ErrInvalidRequest), errors.Is(err, signer.ErrInvalidDocument):
+		errors.Is(err, signer.ErrInvalidRequest), errors.Is(err, signer.ErrInvalidDocument), errors.Is(err, citizen.ErrInvalidRequest):
 		return exitInvalid
 	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists),
-		errors.Is(err, signer.ErrNotPermitted), errors.Is(err, signer.ErrCertificateNotGood):
+		errors.Is(err, signer.ErrNotPermitted), errors.Is(err, signer.ErrCertificateNotGood), errors.Is(err, citizen.ErrExists):
 		return exitConflict
 	case errors.Is(err, api.ErrForbidden), errors.Is(err, api.ErrUnauthenticated):
 		return exitDenied
@@ -87,6 +88,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
-	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g), newSignCommand(g))
+	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g), newSignCommand(g), newCitizenCommand(g))
 	return root
 }
