@@ -75,7 +75,7 @@ func (h *HSM) GenerateSessionKey(ctx context.Context, tokenURI string) (*Session
 		}
 		k.gen = st.gen
 		var gerr error
-		k.pbh, k.priv, point, gerr = st.aux.generateSessionEC(id, k.label)
+		k.pbh, k.priv, point, gerr = st.aux.generateSessionECWith(id, k.label, false)
 		return gerr
 	})
 	if err != nil {
@@ -138,7 +138,11 @@ func (k *SessionKey) Destroy() error {
 		if st.gen != k.gen || st.aux == nil {
 			return nil
 		}
-		return st.aux.destroy(k.priv, k.pbh)
+		objs := []pkcs11.ObjectHandle{k.priv}
+		if k.pbh != 0 {
+			objs = append(objs, k.pbh)
+		}
+		return st.aux.destroy(objs...)
 	})
 	if err != nil {
 		return fmt.Errorf("hsm: destroying session key %s: %w", k.label, err)
@@ -174,9 +178,10 @@ func (h *HSM) ObjectExists(ctx context.Context, tokenURI, label string) (bool, e
 	return found, err
 }
 
-// generateSessionEC makes a P-256 key pair of session objects and returns
-// the handles and the public point (CKA_EC_POINT, a DER OCTET STRING).
-func (r *rawToken) generateSessionEC(id []byte, label string) (pub, priv pkcs11.ObjectHandle, point []byte, err error) {
+// generateSessionECWith makes a P-256 key pair of session objects and
+// returns the handles and the public point (CKA_EC_POINT, a DER OCTET
+// STRING). A wrappable key is extractable, but only under a trusted key.
+func (r *rawToken) generateSessionECWith(id []byte, label string, wrappable bool) (pub, priv pkcs11.ObjectHandle, point []byte, err error) {
 	pubTmpl := []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
@@ -192,10 +197,13 @@ func (r *rawToken) generateSessionEC(id []byte, label string) (pub, priv pkcs11.
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, wrappable),
 		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
 		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
 		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+	}
+	if wrappable {
+		privTmpl = append(privTmpl, pkcs11.NewAttribute(pkcs11.CKA_WRAP_WITH_TRUSTED, true))
 	}
 	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_EC_KEY_PAIR_GEN, nil)}
 	err = r.with(func(s pkcs11.SessionHandle) error {
