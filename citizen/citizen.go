@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/oces-pki/oces/audit"
@@ -140,6 +141,7 @@ type Service struct {
 	sessions *sessions
 	sads     sads
 	signing  *Signing
+	keyLocks sync.Map      // user ID -> *sync.Mutex, for long-term key creation
 	dummy    *PasswordHash // verified against for unknown users, so they cost the same
 }
 
@@ -208,6 +210,7 @@ type Citizen struct {
 	MustChangePassword bool         `json:"must_change_password,omitempty"`
 	Card               *CodeCard    `json:"card,omitempty"`
 	App                *CodeApp     `json:"app,omitempty"`
+	LongTerm           *LongTermKey `json:"long_term,omitempty"`
 	Lock               Lockout      `json:"lock"`
 	// Certificates are the serials of the citizen's certificates, newest last.
 	Certificates []string `json:"certificates,omitempty"`

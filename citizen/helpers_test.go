@@ -2,6 +2,17 @@ package citizen_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/miekg/pkcs11"
+	"github.com/oces-pki/oces/internal/softhsmtest"
 	"os/exec"
 	"sync"
 	"testing"
@@ -39,9 +50,12 @@ type env struct {
 	clock *clock
 	pki   *pkitest.PKI // set by newSigningEnv
 
-	mu   sync.Mutex
-	keys []string // labels of the one-time keys made
+	mu        sync.Mutex
+	keys      []string // labels of the one-time and unwrapped keys made
+	wrapToken string   // the token of the wrapping key
 }
+
+var wrapSeq atomic.Int64
 
 // newEnv wires a Service to a CA on a fresh SoftHSM token and bbolt file,
 // with its pepper, code card and code app keys in the token.
@@ -65,15 +79,39 @@ func newSigningEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = e.svc.SetSigning(citizen.Signing{Signer: sg, CA: p.CA, NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
-		k, err := p.HSM.GenerateSessionKey(ctx, p.Token.TokenURI())
-		if err == nil {
-			e.mu.Lock()
-			e.keys = append(e.keys, k.Label())
-			e.mu.Unlock()
-		}
-		return k, err
-	}})
+	// The wrapping key is the security officer's, in a token of its own.
+	tokenURI, soPIN := soToken(t)
+	wrapURI := strings.Replace(tokenURI, "?", ";object=citizen-wrap?", 1)
+	if err := p.HSM.GenerateWrappingKey(context.Background(), wrapURI, soPIN); err != nil {
+		t.Fatal(err)
+	}
+	e.wrapToken = tokenURI
+	err = e.svc.SetSigning(citizen.Signing{Signer: sg, CA: p.CA,
+		NewWrappedKey: func(ctx context.Context) (citizen.OneTimeKey, []byte, error) {
+			return p.HSM.GenerateWrappedKey(ctx, wrapURI)
+		},
+		Unwrap: func(ctx context.Context, wrapped []byte, pub crypto.PublicKey) (citizen.OneTimeKey, error) {
+			ec, ok := pub.(*ecdsa.PublicKey)
+			if !ok {
+				return nil, errors.New("not a P-256 key")
+			}
+			k, err := p.HSM.UnwrapKey(ctx, wrapURI, wrapped, ec)
+			if err == nil {
+				e.mu.Lock()
+				e.keys = append(e.keys, k.Label())
+				e.mu.Unlock()
+			}
+			return k, err
+		},
+		NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
+			k, err := p.HSM.GenerateSessionKey(ctx, p.Token.TokenURI())
+			if err == nil {
+				e.mu.Lock()
+				e.keys = append(e.keys, k.Label())
+				e.mu.Unlock()
+			}
+			return k, err
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,4 +215,52 @@ func pkcs11List(t *testing.T, e *env) string {
 		t.Fatalf("pkcs11-tool: %v\n%s", err, out)
 	}
 	return string(out)
+}
+
+func soToken(t *testing.T) (uri, soPIN string) {
+	t.Helper()
+	tok := softhsmtest.New(t) // the process-wide SoftHSM set-up
+	c := pkcs11.New(tok.Module())
+	if err := c.Initialize(); err != nil && err != pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		t.Fatal(err)
+	}
+	slots, err := c.GetSlotList(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slot uint
+	found := false
+	for _, s := range slots {
+		if info, err := c.GetTokenInfo(s); err == nil && info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
+			slot, found = s, true
+			break
+		}
+	}
+	if !found {
+		t.Skip("no free SoftHSM slot")
+	}
+	label := fmt.Sprintf("cwrap-%d-%d", os.Getpid()%100000, wrapSeq.Add(1))
+	soPIN, pin := "so-pin-1234", "user-pin-1234"
+	if err := c.InitToken(slot, soPIN, label); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseSession(s)
+	if err := c.Login(s, pkcs11.CKU_SO, soPIN); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.InitPIN(s, pin); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Logout(s); err != nil {
+		t.Fatal(err)
+	}
+	pinFile := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("pkcs11:module-path=%s;token=%s?pin-source=%s", tok.Module(), label, pinFile), soPIN
 }

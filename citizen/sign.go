@@ -141,7 +141,9 @@ type OneTimeKey interface {
 // Authority is what the one-time model needs of the CA; *ca.CA implements it.
 type Authority interface {
 	IssueQualified(ctx context.Context, req ca.QualifiedRequest) (*ca.Certificate, error)
+	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Certificate, error)
 	Issuer(name string) (*ca.Issuer, error)
+	Issuers() []*ca.Issuer
 }
 
 // Signing wires the signing models into a Service.
@@ -150,6 +152,10 @@ type Signing struct {
 	CA     Authority
 	// NewKey makes a per-signature P-256 key in the HSM (the MitID model).
 	NewKey func(ctx context.Context) (OneTimeKey, error)
+	// NewWrappedKey and Unwrap are the NemID model's long-term keys
+	// (hsm.GenerateWrappedKey, hsm.UnwrapKey); optional.
+	NewWrappedKey func(ctx context.Context) (OneTimeKey, []byte, error)
+	Unwrap        func(ctx context.Context, wrapped []byte, pub crypto.PublicKey) (OneTimeKey, error)
 	// Level is the signature level, B-LTA by default.
 	Level cades.Level
 }
@@ -175,6 +181,9 @@ type DocumentRequest struct {
 	// PDF makes a PAdES signature in the document; otherwise a detached
 	// CAdES signature is returned.
 	PDF bool
+	// LongTerm signs with the citizen's long-term key (the NemID model)
+	// instead of a one-time key and certificate.
+	LongTerm bool
 }
 
 // Signed is a signature and the certificate it was made under.
@@ -203,6 +212,9 @@ func (s *Service) SignDocument(ctx context.Context, req DocumentRequest) (*Signe
 	c, err := s.store.Citizen(ctx, req.UserID)
 	if err != nil {
 		return nil, err
+	}
+	if req.LongTerm {
+		return s.signLongTerm(ctx, c, req)
 	}
 	// 2.
 	key, err := s.signing.NewKey(ctx)
@@ -233,14 +245,7 @@ func (s *Service) SignDocument(ctx context.Context, req DocumentRequest) (*Signe
 	}
 	chain := append([]*x509.Certificate{leaf, iss.Certificate}, iss.Chain...)
 	// 4.
-	sreq := signer.Request{Seal: &signer.Seal{Name: "citizen " + c.UserID, Key: &onceSigner{Signer: key}, Chain: chain},
-		Level: s.signing.Level, Actor: actor}
-	var out []byte
-	if req.PDF {
-		out, err = s.signing.Signer.SignPDF(ctx, sreq, req.Document)
-	} else {
-		out, err = s.signing.Signer.SignCAdES(ctx, sreq, req.Document)
-	}
+	out, err := s.signWith(ctx, c, key, chain, req)
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +259,41 @@ func (s *Service) SignDocument(ctx context.Context, req DocumentRequest) (*Signe
 		s.log.WarnContext(ctx, "citizen: recording the certificate failed", "serial", cert.Serial.String(), "err", err)
 	}
 	return &Signed{Data: out, Certificate: leaf}, nil
+}
+
+// signWith signs the document through the signing service with a key
+// that may sign once.
+func (s *Service) signWith(ctx context.Context, c *Citizen, key crypto.Signer, chain []*x509.Certificate, req DocumentRequest) ([]byte, error) {
+	sreq := signer.Request{Seal: &signer.Seal{Name: "citizen " + c.UserID, Key: &onceSigner{Signer: key}, Chain: chain},
+		Level: s.signing.Level, Actor: audit.Actor{Subject: "citizen " + c.UserID}}
+	if req.PDF {
+		return s.signing.Signer.SignPDF(ctx, sreq, req.Document)
+	}
+	return s.signing.Signer.SignCAdES(ctx, sreq, req.Document)
+}
+
+// signLongTerm signs a document with the unwrapped long-term key.
+func (s *Service) signLongTerm(ctx context.Context, c *Citizen, req DocumentRequest) (*Signed, error) {
+	if s.signing.Unwrap == nil {
+		return nil, fmt.Errorf("%w: long-term keys are not configured", ErrInvalidRequest)
+	}
+	if c.LongTerm == nil {
+		return nil, errNoLongTerm
+	}
+	chain, err := s.chainOf(c.LongTerm.Certificate)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.signing.Unwrap(ctx, c.LongTerm.Wrapped, chain[0].PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("citizen: unwrapping the key: %w", err)
+	}
+	defer func() { _ = key.Destroy() }()
+	out, err := s.signWith(ctx, c, key, chain, req)
+	if err != nil {
+		return nil, err
+	}
+	return &Signed{Data: out, Certificate: chain[0]}, nil
 }
 
 // maxCertificates bounds the serials kept on a citizen's record.

@@ -1,7 +1,10 @@
 package citizen_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"errors"
 	"os"
@@ -90,12 +93,84 @@ func assertNoSessionKeys(t *testing.T, e *env) {
 		t.Fatal("no one-time key was made")
 	}
 	for _, k := range keys {
-		if ok, err := e.HSM.ObjectExists(context.Background(), e.Token.TokenURI(), k); err != nil || ok {
-			t.Fatalf("one-time key %s still in the token (%v)", k, err)
+		for _, tok := range []string{e.Token.TokenURI(), e.wrapToken} {
+			if ok, err := e.HSM.ObjectExists(context.Background(), tok, k); err != nil || ok {
+				t.Fatalf("key %s still in the token (%v)", k, err)
+			}
 		}
 	}
 	out := pkcs11List(t, e)
 	if strings.Contains(out, "session-") {
 		t.Fatalf("pkcs11-tool lists a one-time key:\n%s", out)
+	}
+}
+
+func TestLongTermKey(t *testing.T) {
+	e := newSigningEnv(t)
+	ctx := context.Background()
+	en := e.enrol(t, "karen.j", cpr, password)
+	chain, err := e.svc.Credential(ctx, "karen.j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.svc.Credential(ctx, "karen.j")
+	if err != nil || !again[0].Equal(chain[0]) {
+		t.Fatalf("a second credential: %v", err)
+	}
+	leaf := chain[0]
+	if !strings.HasPrefix(leaf.Subject.SerialNumber, "PID:9208-2002-2-") || leaf.Subject.SerialNumber != en.Citizen.PID {
+		t.Fatalf("POCES subject %s, PID %s", leaf.Subject, en.Citizen.PID)
+	}
+	authorize := func(hashes ...[]byte) *citizen.SAD {
+		t.Helper()
+		ch, err := e.svc.Challenge(ctx, "karen.j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sad, err := e.svc.Authorize(ctx, citizen.AuthorizeRequest{UserID: "karen.j", Password: password, Code: code(t, en.Card, ch), Hashes: hashes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sad
+	}
+	a, b := sha256.Sum256([]byte("A")), sha256.Sum256([]byte("B"))
+	sad := authorize(a[:])
+	if _, err := e.svc.SignHash(ctx, citizen.HashRequest{UserID: "karen.j", SAD: sad.Token, Hashes: [][]byte{b[:]}, Hash: crypto.SHA256}); !errors.Is(err, citizen.ErrSAD) {
+		t.Fatalf("a SAD for hash A signed hash B: %v", err)
+	}
+	sad = authorize(a[:])
+	sigs, err := e.svc.SignHash(ctx, citizen.HashRequest{UserID: "karen.j", SAD: sad.Token, Hashes: [][]byte{a[:]}, Hash: crypto.SHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ecdsa.VerifyASN1(leaf.PublicKey.(*ecdsa.PublicKey), a[:], sigs[0]) {
+		t.Fatal("the signature does not verify under the POCES certificate")
+	}
+	if _, err := e.svc.SignHash(ctx, citizen.HashRequest{UserID: "karen.j", SAD: sad.Token, Hashes: [][]byte{a[:]}, Hash: crypto.SHA256}); !errors.Is(err, citizen.ErrSAD) {
+		t.Fatalf("the same SAD signed twice: %v", err)
+	}
+	// A PDF signed in the NemID model: pdfsig finds it valid.
+	pdf := corpus.Read(t, "v14-forms.pdf")
+	d := sha256.Sum256(pdf)
+	signed, err := e.svc.SignDocument(ctx, citizen.DocumentRequest{UserID: "karen.j", SAD: authorize(d[:]).Token, Document: pdf, PDF: true, LongTerm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "signed.pdf")
+	if err := os.WriteFile(path, signed.Data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sigs := pdfcheck.Pdfsig(t, path, ""); len(sigs) != 2 || !sigs[0].SignatureValid || !strings.Contains(sigs[0].SignerDN, en.Citizen.PID) {
+		t.Fatalf("pdfsig: %+v", sigs)
+	}
+	assertNoSessionKeys(t, e)
+	// The store holds the key only wrapped: grep finds no PKCS#8 P-256
+	// private key header, and the citizen record has the wrapped form.
+	raw, err := os.ReadFile(e.Store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte{0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01}) {
+		t.Fatal("the store holds a PKCS#8 EC private key in the clear")
 	}
 }
