@@ -66,7 +66,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	err = svc.SetSigning(citizen.Signing{Signer: sg, CA: p.CA,
-		NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) { return p.HSM.GenerateSessionKey(ctx, p.Token.TokenURI()) },
+		NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
+			return p.HSM.GenerateSessionKey(ctx, p.Token.TokenURI())
+		},
 		NewWrappedKey: func(ctx context.Context) (citizen.OneTimeKey, []byte, error) {
 			return p.HSM.GenerateWrappedKey(ctx, wrapURI)
 		},
