@@ -2,6 +2,7 @@ package citizen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -129,4 +130,16 @@ func (s *Service) supportEvent(actor audit.Actor, action, target string, d map[s
 		ev.Actor = actor
 	}
 	return ev
+}
+
+// Enrolled reports whether userID is an enrolled, active citizen.
+func (s *Service) Enrolled(ctx context.Context, userID string) (bool, error) {
+	c, err := s.store.Citizen(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return c.Status == StatusActive, nil
 }

@@ -45,6 +45,7 @@ import (
 // Citizens is what the API needs of the signing service; *citizen.Service
 // implements it.
 type Citizens interface {
+	Enrolled(ctx context.Context, userID string) (bool, error)
 	Credential(ctx context.Context, userID string) ([]*x509.Certificate, error)
 	Challenge(ctx context.Context, userID string) (string, error)
 	Authorize(ctx context.Context, req citizen.AuthorizeRequest) (*citizen.SAD, error)

@@ -95,11 +95,21 @@ func (a *API) credentialsList(w http.ResponseWriter, r *http.Request, _ string) 
 		return
 	}
 	ids := []string{}
-	if _, err := a.citizens.Credential(r.Context(), req.UserID); err == nil {
-		ids = append(ids, longTermPrefix+req.UserID, oneTimePrefix+req.UserID)
-	} else if !errors.Is(err, citizen.ErrNotFound) {
+	ok, err := a.citizens.Enrolled(r.Context(), req.UserID)
+	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	if ok {
+		// The long-term credential is listed when long-term keys are on;
+		// its key and certificate are made on first listing.
+		if _, err := a.citizens.Credential(r.Context(), req.UserID); err == nil {
+			ids = append(ids, longTermPrefix+req.UserID)
+		} else if !errors.Is(err, citizen.ErrInvalidRequest) {
+			a.fail(w, r, err)
+			return
+		}
+		ids = append(ids, oneTimePrefix+req.UserID)
 	}
 	a.reply(w, map[string]any{"credentialIDs": ids})
 }
@@ -123,9 +133,8 @@ func (a *API) credentialsInfo(w http.ResponseWriter, r *http.Request, _ string) 
 		a.fail(w, r, err)
 		return
 	}
-	chain, err := a.citizens.Credential(r.Context(), userID)
-	if err != nil {
-		a.fail(w, r, err)
+	if ok, err := a.citizens.Enrolled(r.Context(), userID); err != nil || !ok {
+		a.fail(w, r, cmpErr(err, fmt.Errorf("%w: unknown credentialID", errInvalidRequest)))
 		return
 	}
 	key := map[string]any{"status": "enabled", "algo": []string{oidECDSAWithSHA256, oidECDSAWithSHA384, oidECDSAWithSHA512},
@@ -139,6 +148,11 @@ func (a *API) credentialsInfo(w http.ResponseWriter, r *http.Request, _ string) 
 		out["multisign"] = 1
 		out["signatureQualifier"] = QualifierQES
 	} else {
+		chain, err := a.citizens.Credential(r.Context(), userID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
 		cert := map[string]any{"status": "valid"}
 		switch req.Certificates {
 		case "", "single":
@@ -326,6 +340,14 @@ func (a *API) signDoc(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	a.reply(w, map[string]any{"SignatureObject": []string{out}})
+}
+
+// cmpErr is err if there is one, else fallback.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
 }
 
 // decodeHashes decodes base64 hashes of the named algorithm (SHA-256 by default).

@@ -2,10 +2,17 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -16,8 +23,11 @@ import (
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/citizen"
+	"github.com/oces-pki/oces/csc"
 	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/conf"
+	"github.com/oces-pki/oces/revocation"
+	"github.com/oces-pki/oces/signer"
 )
 
 // CitizenConfig is citizens' sole control (package citizen). Its keys
@@ -32,6 +42,13 @@ type CitizenConfig struct {
 	// KeyToken is the PKCS#11 URI of the token (no object) in which the
 	// one-time signing keys are made.
 	KeyToken string `yaml:"key_token"`
+	// WrapKey is the trusted AES wrapping key of the citizens' long-term
+	// (NemID model) keys; made by 'oces citizen wrap-key'. Optional.
+	WrapKey string `yaml:"wrap_key"`
+	// CSCClients are the service providers of the CSC API (/csc/v2/ on
+	// the admin listener, which then accepts connections without a client
+	// certificate; the admin API still requires one).
+	CSCClients []CSCClientConfig `yaml:"csc_clients"`
 	// QualifiedValidity and QualifiedPolicies set the qualified-signing
 	// profile: 1 hour and QCP-n-qscd plus the POCES policy by default.
 	QualifiedValidity conf.Duration `yaml:"qualified_validity"`
@@ -45,9 +62,10 @@ func (c *Config) validateCitizen() error {
 	z := c.Citizen
 	for _, k := range []struct{ field, v string }{
 		{"citizen.pepper_key", z.PepperKey}, {"citizen.code_key", z.CodeKey}, {"citizen.app_key", z.AppKey}, {"citizen.key_token", z.KeyToken},
+		{"citizen.wrap_key", z.WrapKey},
 	} {
 		if k.v == "" {
-			if z.on() || k.field == "citizen.pepper_key" && z.CodeKey != "" {
+			if k.field != "citizen.wrap_key" && (z.on() || k.field == "citizen.pepper_key" && z.CodeKey != "") {
 				return conf.Errorf(k.field, "required with the rest of the citizen section")
 			}
 			continue
@@ -165,7 +183,7 @@ func newCitizenCommand(g *globals) *cobra.Command {
 	cardNew.Flags().StringVar(&cardOut, "card-out", "", "where to write the printable card (PDF; never overwritten)")
 	_ = cardNew.MarkFlagRequired("card-out")
 	card.AddCommand(cardNew)
-	cmd.AddCommand(newCitizenEnrolCommand(g, &configPath), card,
+	cmd.AddCommand(newCitizenEnrolCommand(g, &configPath), newWrapKeyCommand(&configPath), card,
 		support("show", "Show a citizen: keys left, locks, certificates", func(ctx context.Context, s *citizen.Service, id string) (any, func(io.Writer) error, error) {
 			sum, err := s.Show(ctx, id)
 			if err != nil {
@@ -194,6 +212,43 @@ func newCitizenCommand(g *globals) *cobra.Command {
 			return v, func(w io.Writer) error { return fields(w, "user ID", id, "initial password", pw) }, nil
 		}),
 	)
+	return cmd
+}
+
+// newWrapKeyCommand makes the trusted wrapping key of the long-term keys.
+// It logs in as the token's security officer, so it runs on its own,
+// before 'oces serve' (which logs in as the user).
+func newWrapKeyCommand(configPath *string) *cobra.Command {
+	var soPINFile string
+	cmd := &cobra.Command{
+		Use:   "wrap-key --so-pin-file F",
+		Short: "Make citizen.wrap_key, the trusted AES key that wraps citizens' long-term keys (needs the SO PIN)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*configPath)
+			if err != nil {
+				return err
+			}
+			if !cfg.Citizen.wrapOn() {
+				return usagef("set citizen.wrap_key in %s first", cfg.path)
+			}
+			if soPINFile == "" {
+				return usagef("--so-pin-file is required: the security officer's PIN, in a file")
+			}
+			pin, err := os.ReadFile(soPINFile)
+			if err != nil {
+				return err
+			}
+			h := hsm.New(newLogger())
+			defer h.Close()
+			if err := h.GenerateWrappingKey(cmd.Context(), cfg.Citizen.WrapKey, strings.TrimSpace(string(pin))); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "wrapping key made: citizens' long-term keys are on at the next 'oces serve'")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&soPINFile, "so-pin-file", "", "file holding the token's security officer PIN")
 	return cmd
 }
 
@@ -298,4 +353,99 @@ func currentUser() string {
 		return u
 	}
 	return "unknown"
+}
+
+// CSCClientConfig is a service provider allowed to use the CSC API.
+type CSCClientConfig struct {
+	ID string `yaml:"id"`
+	// SecretFile holds the OAuth2 client secret (client credentials grant).
+	SecretFile string `yaml:"secret_file"`
+	// CertificateSHA256 is the hex SHA-256 of a client certificate that
+	// may be used instead.
+	CertificateSHA256 string `yaml:"certificate_sha256"`
+}
+
+// wrapOn: the trusted wrapping key of the long-term keys, made by
+// 'oces citizen wrap-key' (it needs the SO PIN); long-term keys are off
+// without it.
+func (z *CitizenConfig) wrapOn() bool { return z.WrapKey != "" }
+
+// citizenSigning wires both signing models into svc: one-time keys in
+// key_token, long-term keys wrapped under wrap_key, both through a signing
+// service of their own that reaches the TSA and the status services as
+// the seals' does.
+func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Service) error {
+	roots, err := cfg.trustAnchors()
+	if err != nil {
+		return err
+	}
+	if cfg.tsaURL() == "" {
+		return conf.Errorf("signer.tsa_url", "citizens' signatures need a time-stamp authority: set signer.tsa_url or run the TSA (tsa.key)")
+	}
+	fetcher := revocation.New(revocation.Config{MaxAge: 10 * time.Second, Logger: newLogger()})
+	sg, err := signer.New(signer.Config{
+		TSA:        &signer.TSAClient{URL: cfg.tsaURL(), Roots: roots, Revocation: fetcher},
+		Revocation: fetcher, Audit: a.store, Logger: newLogger(), MaxDocumentBytes: cfg.Signer.MaxDocumentBytes,
+	})
+	if err != nil {
+		return err
+	}
+	z := cfg.Citizen
+	s := citizen.Signing{Signer: sg, CA: a.ca, NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
+		return a.hsm.GenerateSessionKey(ctx, z.KeyToken)
+	}}
+	if z.wrapOn() {
+		s.NewWrappedKey = func(ctx context.Context) (citizen.OneTimeKey, []byte, error) {
+			return a.hsm.GenerateWrappedKey(ctx, z.WrapKey)
+		}
+		s.Unwrap = func(ctx context.Context, wrapped []byte, pub crypto.PublicKey) (citizen.OneTimeKey, error) {
+			ec, ok := pub.(*ecdsa.PublicKey)
+			if !ok {
+				return nil, errors.New("citizen: the long-term key is not a P-256 key")
+			}
+			return a.hsm.UnwrapKey(ctx, z.WrapKey, wrapped, ec)
+		}
+	}
+	return svc.SetSigning(s)
+}
+
+// withCSC serves the CSC API under /csc/v2/ next to the admin API.
+func (a *app) withCSC(ctx context.Context, cfg *Config, admin http.Handler, logger *slog.Logger) (http.Handler, error) {
+	svc, err := a.citizens(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.citizenSigning(ctx, cfg, svc); err != nil {
+		return nil, err
+	}
+	var clients []csc.Client
+	for i, c := range cfg.Citizen.CSCClients {
+		f := fmt.Sprintf("citizen.csc_clients[%d]", i)
+		cl := csc.Client{ID: c.ID}
+		if c.SecretFile != "" {
+			secret, err := os.ReadFile(conf.Resolve(cfg.path, c.SecretFile))
+			if err != nil {
+				return nil, conf.Errorf(f+".secret_file", "%v", err)
+			}
+			sum := sha256.Sum256(bytes.TrimSpace(secret))
+			cl.SecretSHA256 = sum[:]
+		}
+		if c.CertificateSHA256 != "" {
+			if cl.CertificateSHA256, err = hex.DecodeString(strings.ReplaceAll(c.CertificateSHA256, ":", "")); err != nil || len(cl.CertificateSHA256) != 32 {
+				return nil, conf.Errorf(f+".certificate_sha256", "must be the hex SHA-256 of the client certificate")
+			}
+		}
+		if c.ID == "" || cl.SecretSHA256 == nil && cl.CertificateSHA256 == nil {
+			return nil, conf.Errorf(f, "needs an id and a secret_file or certificate_sha256")
+		}
+		clients = append(clients, cl)
+	}
+	api, err := csc.New(csc.Config{Citizens: svc, Clients: clients, MaxBodyBytes: 2 * cfg.Signer.MaxDocumentBytes, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(csc.Prefix, api)
+	mux.Handle("/", admin)
+	return mux, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,5 +99,64 @@ func TestCitizenCommands(t *testing.T) {
 		if bytes.Contains(db, []byte(s)) {
 			t.Errorf("the store holds %q", s)
 		}
+	}
+}
+
+func TestServeCSC(t *testing.T) {
+	e := newEnvAt(t, "p-256", "http://127.0.0.1:8080", "127.0.0.1:0", func(e *env) string {
+		e.write("csc-secret", "s3cret-of-the-webshop\n")
+		return fmt.Sprintf("citizen: {pepper_key: %q, code_key: %q, app_key: %q, key_token: %q, csc_clients: [{id: webshop, secret_file: csc-secret}]}\n",
+			e.tok.KeyURI("citizen-pepper"), e.tok.KeyURI("citizen-codes"), e.tok.KeyURI("citizen-app"), e.tok.TokenURI()) +
+			"signer: {tsa_url: \"http://127.0.0.1:1/tsa\"}\n"
+	})
+	if _, errOut, code := e.runStdin("0101901234\n", "citizen", "enrol", "--name", "Karen Jensen", "--user-id", "karen.j", "--card-out", "card.pdf"); code != 0 {
+		t.Fatalf("enrol: %s", errOut)
+	}
+	s := e.serve()
+	client := e.httpClient(credential{}) // no client certificate
+	post := func(path, token, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "https://"+s.admin+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if code, out := post("/csc/v2/info", "", "{}"); code != 200 || out["specs"] != "2.0.0.2" {
+		t.Fatalf("info: %d %v", code, out)
+	}
+	// Without a certificate the admin API still refuses.
+	resp, err := client.Get("https://" + s.admin + "/api/v1/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("admin API without a client certificate: %d", resp.StatusCode)
+	}
+	form := "grant_type=client_credentials&client_id=webshop&client_secret=s3cret-of-the-webshop"
+	req, _ := http.NewRequest(http.MethodPost, "https://"+s.admin+"/csc/v2/oauth2/token", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	access, _ := tok["access_token"].(string)
+	if access == "" {
+		t.Fatalf("oauth2/token: %v", tok)
+	}
+	if code, out := post("/csc/v2/credentials/info", access, `{"credentialID":"qes:karen.j"}`); code != 200 || out["SCAL"] != "2" {
+		t.Fatalf("credentials/info: %d %v", code, out)
 	}
 }
