@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oces-pki/oces/cades"
 	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/catest"
@@ -59,16 +60,23 @@ var wrapSeq atomic.Int64
 
 // newEnv wires a Service to a CA on a fresh SoftHSM token and bbolt file,
 // with its pepper, code card and code app keys in the token.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	return newEnvOn(t, catest.NewHSMCA(t, hsm.ECP256, "http://127.0.0.1:1"), nil)
 }
 
 // newSigningEnv is newEnv on a running PKI (OCSP, CRL, TSA over HTTP),
 // with signing wired as oces serve wires it, on the real clock.
-func newSigningEnv(t *testing.T) *env {
+func newSigningEnv(t testing.TB) *env {
 	t.Helper()
-	p := pkitest.New(t, hsm.ECP256)
+	return newSigningEnvWith(t, hsm.ECP256, cades.LevelBLTA)
+}
+
+// newSigningEnvWith is newSigningEnv with an issuing CA key of alg and
+// signatures at level.
+func newSigningEnvWith(t testing.TB, alg hsm.KeyAlgorithm, level cades.Level) *env {
+	t.Helper()
+	p := pkitest.New(t, alg)
 	e := newEnvOn(t, p.HSMCA, time.Now)
 	e.pki = p
 	fetcher := revocation.New(revocation.Config{MaxAge: -1})
@@ -86,7 +94,7 @@ func newSigningEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.wrapToken = tokenURI
-	err = e.svc.SetSigning(citizen.Signing{Signer: sg, CA: p.CA,
+	err = e.svc.SetSigning(citizen.Signing{Signer: sg, CA: p.CA, Level: level,
 		NewWrappedKey: func(ctx context.Context) (citizen.OneTimeKey, []byte, error) {
 			return p.HSM.GenerateWrappedKey(ctx, wrapURI)
 		},
@@ -118,7 +126,7 @@ func newSigningEnv(t *testing.T) *env {
 	return e
 }
 
-func newEnvOn(t *testing.T, c *catest.HSMCA, now func() time.Time) *env {
+func newEnvOn(t testing.TB, c *catest.HSMCA, now func() time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
 	for _, k := range []string{"citizen-pepper", "citizen-codes"} {
@@ -167,7 +175,7 @@ func (e *env) enrol(t *testing.T, userID, cpr, password string) *citizen.Enrolme
 }
 
 // code returns the card code of key number num.
-func code(t *testing.T, card *citizen.Card, num string) string {
+func code(t testing.TB, card *citizen.Card, num string) string {
 	t.Helper()
 	for _, k := range card.Keys {
 		if k.Number == num {
@@ -217,7 +225,7 @@ func pkcs11List(t *testing.T, e *env) string {
 	return string(out)
 }
 
-func soToken(t *testing.T) (uri, soPIN string) {
+func soToken(t testing.TB) (uri, soPIN string) {
 	t.Helper()
 	tok := softhsmtest.New(t) // the process-wide SoftHSM set-up
 	c := pkcs11.New(tok.Module())
