@@ -202,8 +202,12 @@ func (s *Service) oneTimeCode(ctx context.Context, userID, code, purpose string,
 	if err != nil {
 		return nil, err
 	}
-	if why := c.Lock.refusal(now, s.policy); why != "" || c.Status != StatusActive {
-		s.audit(ctx, s.event(ActionLoginFail, c.UserID, ErrAuthFailed, map[string]string{"factor": "code", "refused": why + string(c.Status)}))
+	why := c.Lock.refusal(now, s.policy)
+	if why == "" && c.Status != StatusActive {
+		why = "account " + string(c.Status)
+	}
+	if why != "" {
+		s.audit(ctx, s.event(ActionLoginFail, c.UserID, ErrAuthFailed, map[string]string{"factor": "code", "purpose": purpose, "refused": why}))
 		return nil, ErrAuthFailed
 	}
 	cardOK := c.Card != nil && !c.Card.Suspended && c.Card.Challenge != ""

@@ -40,6 +40,7 @@ func (h *HSM) GenerateWrappingKey(ctx context.Context, keyURI, soPIN string) err
 	if c == nil {
 		return fmt.Errorf("hsm: loading PKCS#11 module %s", ref.module)
 	}
+	defer c.Destroy() // drops this handle on the library; never C_Finalize
 	if err := c.Initialize(); err != nil && !isCode(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		return fmt.Errorf("hsm: C_Initialize on %s: %w", ref.module, err)
 	}
