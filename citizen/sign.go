@@ -221,12 +221,20 @@ func (s *Service) SignDocument(ctx context.Context, req DocumentRequest) (*Signe
 	if err != nil {
 		return nil, fmt.Errorf("citizen: generating the signature key: %w", err)
 	}
-	// 5.
-	defer func() {
+	// 5. On every path that fails before the end, and once at the end,
+	// where its audit record shares the commit that records the serial.
+	destroyed := false
+	destroy := func() error {
+		destroyed = true
 		derr := key.Destroy()
-		s.audit(ctx, s.event(ActionKeyDestroy, c.UserID, derr, map[string]string{"key": key.Label()}))
 		if derr != nil {
 			s.log.ErrorContext(ctx, "citizen: destroying a one-time key failed", "key", key.Label(), "err", derr)
+		}
+		return derr
+	}
+	defer func() {
+		if !destroyed {
+			s.audit(ctx, s.event(ActionKeyDestroy, c.UserID, destroy(), map[string]string{"key": key.Label()}))
 		}
 	}()
 	// 3.
@@ -249,14 +257,16 @@ func (s *Service) SignDocument(ctx context.Context, req DocumentRequest) (*Signe
 	if err != nil {
 		return nil, err
 	}
+	ev := s.event(ActionKeyDestroy, c.UserID, destroy(), map[string]string{"key": key.Label(), "certificate": cert.Serial.String()})
 	if _, err := s.store.UpdateCitizen(ctx, c.UserID, func(c *Citizen) ([]audit.Event, error) {
 		c.Certificates = append(c.Certificates, cert.Serial.String())
 		if n := len(c.Certificates); n > maxCertificates {
 			c.Certificates = c.Certificates[n-maxCertificates:]
 		}
-		return nil, nil
+		return []audit.Event{ev}, nil
 	}); err != nil {
 		s.log.WarnContext(ctx, "citizen: recording the certificate failed", "serial", cert.Serial.String(), "err", err)
+		s.audit(ctx, ev)
 	}
 	return &Signed{Data: out, Certificate: leaf}, nil
 }
