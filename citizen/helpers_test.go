@@ -69,17 +69,18 @@ func newEnv(t testing.TB) *env {
 // with signing wired as oces serve wires it, on the real clock.
 func newSigningEnv(t testing.TB) *env {
 	t.Helper()
-	return newSigningEnvWith(t, hsm.ECP256, cades.LevelBLTA)
+	return newSigningEnvWith(t, hsm.ECP256, cades.LevelBLTA, -1)
 }
 
-// newSigningEnvWith is newSigningEnv with an issuing CA key of alg and
-// signatures at level.
-func newSigningEnvWith(t testing.TB, alg hsm.KeyAlgorithm, level cades.Level) *env {
+// newSigningEnvWith is newSigningEnv with an issuing CA key of alg,
+// signatures at level, and status answers cached for maxAge (-1: never,
+// as tests want; oces serve caches for 10 seconds).
+func newSigningEnvWith(t testing.TB, alg hsm.KeyAlgorithm, level cades.Level, maxAge time.Duration) *env {
 	t.Helper()
 	p := pkitest.New(t, alg)
 	e := newEnvOn(t, p.HSMCA, time.Now)
 	e.pki = p
-	fetcher := revocation.New(revocation.Config{MaxAge: -1})
+	fetcher := revocation.New(revocation.Config{MaxAge: maxAge})
 	sg, err := signer.New(signer.Config{
 		TSA:        &signer.TSAClient{URL: p.TSAURL, Roots: p.Roots(), Revocation: fetcher},
 		Revocation: fetcher, Audit: p.Store,
