@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/signer"
 )
@@ -55,9 +56,11 @@ var errorTable = []errorKind{
 	{"ca.not_found", ca.ErrNotFound, http.StatusNotFound, ExitNotFound},
 	{"crl.not_found", crl.ErrNotFound, http.StatusNotFound, ExitNotFound},
 	{"signer.not_found", signer.ErrNotFound, http.StatusNotFound, ExitNotFound},
+	{"citizen.not_found", citizen.ErrNotFound, http.StatusNotFound, ExitNotFound},
 	{"ca.invalid_request", ca.ErrInvalidRequest, http.StatusBadRequest, ExitInvalid},
 	{"signer.invalid_request", signer.ErrInvalidRequest, http.StatusBadRequest, ExitInvalid},
 	{"signer.invalid_document", signer.ErrInvalidDocument, http.StatusBadRequest, ExitInvalid},
+	{"citizen.invalid_request", citizen.ErrInvalidRequest, http.StatusBadRequest, ExitInvalid},
 	{"ca.lint", ca.ErrLint, http.StatusBadRequest, ExitInvalid},
 	{"malformed_json", errBadJSON, http.StatusBadRequest, ExitInvalid},
 	{"ca.conflict", ca.ErrConflict, http.StatusConflict, ExitConflict},
@@ -65,6 +68,7 @@ var errorTable = []errorKind{
 	{"ca.subject_exists", ca.ErrSubjectExists, http.StatusConflict, ExitConflict},
 	{"signer.not_permitted", signer.ErrNotPermitted, http.StatusConflict, ExitConflict},
 	{"signer.certificate_not_good", signer.ErrCertificateNotGood, http.StatusConflict, ExitConflict},
+	{"citizen.exists", citizen.ErrExists, http.StatusConflict, ExitConflict},
 	{"signer.unavailable", signer.ErrUnavailable, http.StatusServiceUnavailable, ExitFailure},
 	{"audit_unavailable", ErrAuditUnavailable, http.StatusServiceUnavailable, ExitFailure},
 	{"unavailable", ca.ErrUnavailable, http.StatusServiceUnavailable, ExitFailure},

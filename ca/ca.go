@@ -62,6 +62,8 @@ type Hasher interface {
 type Config struct {
 	Issuers  []*Issuer
 	Profiles map[string]*Profile // DefaultProfiles() when nil
+	// Qualified is the qualified-signing profile; DefaultQualifiedProfile(BaseURL) when nil.
+	Qualified *QualifiedProfile
 	// BaseURL is the public base URL that goes into certificates (AIA, CRL
 	// distribution points), e.g. "http://pki.example.dk".
 	BaseURL      string
@@ -75,16 +77,17 @@ type Config struct {
 
 // CA issues and manages certificates for one or more issuing CAs.
 type CA struct {
-	issuers  map[string]*Issuer
-	order    []string
-	profiles map[string]*Profile
-	certs    CertificateStore
-	registry RegistryStore
-	hasher   Hasher
-	linter   *Linter
-	now      func() time.Time
-	rand     io.Reader
-	log      *slog.Logger
+	issuers   map[string]*Issuer
+	order     []string
+	profiles  map[string]*Profile
+	qualified *QualifiedProfile
+	certs     CertificateStore
+	registry  RegistryStore
+	hasher    Hasher
+	linter    *Linter
+	now       func() time.Time
+	rand      io.Reader
+	log       *slog.Logger
 
 	observers []StatusObserver
 }
@@ -113,6 +116,13 @@ func New(ctx context.Context, cfg Config) (*CA, error) {
 		if err := p.Validate(); err != nil {
 			return nil, err
 		}
+	}
+	c.qualified = cfg.Qualified
+	if c.qualified == nil {
+		c.qualified = DefaultQualifiedProfile(cfg.BaseURL)
+	}
+	if err := c.qualified.Validate(); err != nil {
+		return nil, err
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -31,6 +31,10 @@ run tsa ./tsa 'BenchmarkHSM|BenchmarkTimestampHTTP|BenchmarkRawSign' 2s
 # the worst case at the default partition size), and serving a cached CRL.
 run crl ./crl 'BenchmarkFullCRL1M' 3x
 run crl-serve ./crl 'BenchmarkServeCachedCRL|BenchmarkPartition' 2s
+# Citizens: full logins (password + code card) vs the raw argon2id rate;
+# MitID-model signatures (session key, qualified certificate, CAdES B-B,
+# key destroyed) at 2 and 8 clients vs the HSM-bound rate of the same run.
+run citizen ./citizen 'BenchmarkArgon2id|BenchmarkLogin|BenchmarkHSMBound|BenchmarkOneTimeSignature' 200x
 # Issuance through the admin API (4 clients) vs in-process issuance.
 run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
 

@@ -44,6 +44,7 @@ type Config struct {
 	OCSP          OCSPConfig               `yaml:"ocsp"`
 	Signer        SignerConfig             `yaml:"signer"`
 	MatchCPR      MatchCPRConfig           `yaml:"match_cpr"` // subject.go
+	Citizen       CitizenConfig            `yaml:"citizen"`
 
 	path string
 }
@@ -177,6 +178,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateSigner(); err != nil {
+		return err
+	}
+	if err := c.validateCitizen(); err != nil {
 		return err
 	}
 	if c.Audit.Key != "" && (!strings.HasPrefix(c.Audit.Key, "pkcs11:") || strings.Contains(c.Audit.Key, "pin-value=")) {
@@ -355,8 +359,12 @@ func openApp(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *app, err
 		}
 		issuers = append(issuers, iss)
 	}
+	qualified, err := cfg.qualifiedProfile()
+	if err != nil {
+		return nil, err
+	}
 	a.ca, err = ca.New(ctx, ca.Config{
-		Issuers: issuers, Profiles: profiles, BaseURL: cfg.PublicBaseURL,
+		Issuers: issuers, Profiles: profiles, Qualified: qualified, BaseURL: cfg.PublicBaseURL,
 		Certificates: db, Registry: db, Hasher: registryHasher{a.hsm, cfg.Registry.Key}, Logger: logger,
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path"
 	"strings"
@@ -119,7 +120,21 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 			adminLimits.LargeBodies = map[string]int64{"/api/v1/sign": cfg.Signer.MaxDocumentBytes}
 			adminLimits.MaxBufferedBytes = max(adminLimits.MaxBufferedBytes, 4*cfg.Signer.MaxDocumentBytes)
 		}
-		h := api.New(apiCfg)
+		var h http.Handler = api.New(apiCfg)
+		if cfg.Citizen.on() {
+			if h, err = a.withCSC(ctx, cfg, h, logger); err != nil {
+				return fmt.Errorf("CSC API: %w", err)
+			}
+			// OAuth2 clients of the CSC API come without a certificate; the
+			// admin API still refuses every request without one.
+			tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
+			adminLimits.LargeBodies = maps.Clone(adminLimits.LargeBodies)
+			if adminLimits.LargeBodies == nil {
+				adminLimits.LargeBodies = map[string]int64{}
+			}
+			adminLimits.LargeBodies["/csc/v2/signatures/signDoc"] = 2 * cfg.Signer.MaxDocumentBytes
+			adminLimits.MaxBufferedBytes = max(adminLimits.MaxBufferedBytes, 4*cfg.Signer.MaxDocumentBytes)
+		}
 		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: withReady(h, ready), TLS: tlsConf, Limits: adminLimits})
 		names = append(names, "admin")
 	}

@@ -1,0 +1,167 @@
+package citizen_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/oces-pki/oces/cades"
+	"github.com/oces-pki/oces/citizen"
+	"github.com/oces-pki/oces/hsm"
+)
+
+// BenchmarkLogin is a full login, password and code card code, against
+// the raw argon2id rate (BenchmarkArgon2id) that bounds it.
+func BenchmarkLogin(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	type user struct {
+		id   string
+		card *citizen.Card
+	}
+	// Each client logs in as users of its own (one challenge is pending per
+	// account), a new one every 100 logins, before a card runs out.
+	const perUser = 100
+	clients := 2 * runtimeGOMAXPROCS()
+	users := make([]*user, clients*(b.N/perUser+1))
+	for i := range users {
+		id := fmt.Sprintf("bench.user%d", i)
+		en, err := e.svc.Enrol(ctx, citizen.EnrolRequest{Name: "Bench User", CPR: fmt.Sprintf("01019%05d", i), UserID: id})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sess, err := e.svc.Password(ctx, id, en.InitialPassword)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.svc.ChangePassword(ctx, sess.ID, password); err != nil {
+			b.Fatal(err)
+		}
+		users[i] = &user{id: id, card: en.Card}
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		g := int(next.Add(1) - 1)
+		for i := 0; pb.Next(); i++ {
+			u := users[(g+clients*(i/perUser))%len(users)]
+			sess, err := e.svc.Password(ctx, u.id, password)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := e.svc.Code(ctx, sess.ID, code(b, u.card, sess.Challenge)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+func runtimeGOMAXPROCS() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkArgon2id is the raw cost of one password check: m=19 MiB, t=2, p=1.
+func BenchmarkArgon2id(b *testing.B) {
+	salt := make([]byte, 16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			argon2.IDKey([]byte("peppered password"), salt, 2, 19*1024, 1, 32)
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hashes/s")
+}
+
+// BenchmarkOneTimeSignature is the MitID model end to end, as SignDocument
+// runs it: a P-256 session key in the HSM, a qualified certificate from the
+// CA (RSA-3072 issuing key), a CAdES B-B signature through signer (with its
+// OCSP check of the new certificate), the key destroyed. The SAD is granted
+// directly, so the argon2 cost of Authorize is left out. Status answers are
+// cached for 10 seconds as in oces serve, so the issuing CA's status is
+// not fetched again for every signature (the new certificate's is).
+func BenchmarkOneTimeSignature(b *testing.B) {
+	e := newSigningEnvWith(b, hsm.RSA3072, cades.LevelBB, 10*time.Second)
+	ctx := context.Background()
+	e.enrolB(b)
+	doc := []byte("Aftale om køb af bolig. ")
+	digest := sha256.Sum256(doc)
+	for _, clients := range []int{2, 8} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			b.SetParallelism(clients / 2) // -cpu 2
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					sad := e.svc.GrantSAD("karen.j", digest[:])
+					if _, err := e.svc.SignDocument(ctx, citizen.DocumentRequest{UserID: "karen.j", SAD: sad, Document: doc}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sigs/s")
+		})
+	}
+}
+
+// BenchmarkHSMBound measures, in the same token, what one MitID-model
+// signature needs of the HSM: a P-256 key generation, a P-256 signature
+// and a signature by the issuing CA's key; hsm-bound/s is the rate those
+// three alone allow on the same cores.
+func BenchmarkHSMBound(b *testing.B) {
+	e := newSigningEnvWith(b, hsm.RSA3072, cades.LevelBB, 10*time.Second)
+	ctx := context.Background()
+	digest := sha256.Sum256([]byte("x"))
+	rate := func(f func() error) float64 {
+		var n atomic.Int64
+		deadline := time.Now().Add(2 * time.Second)
+		done := make(chan struct{})
+		for range 2 {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for time.Now().Before(deadline) {
+					if err := f(); err != nil {
+						b.Error(err)
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		<-done
+		<-done
+		return float64(n.Load()) / 2
+	}
+	keygen := rate(func() error {
+		k, err := e.HSM.GenerateSessionKey(ctx, e.Token.TokenURI())
+		if err != nil {
+			return err
+		}
+		return k.Destroy()
+	})
+	k, err := e.HSM.GenerateSessionKey(ctx, e.Token.TokenURI())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Destroy()
+	sign := rate(func() error { _, err := k.Sign(nil, digest[:], crypto.SHA256); return err })
+	caSign := rate(func() error { _, err := e.Signer.Sign(nil, digest[:], crypto.SHA256); return err })
+	b.ResetTimer() // the rates above are the result; b.N is not used
+	b.ReportMetric(keygen, "keygen/s")
+	b.ReportMetric(sign, "p256-sign/s")
+	b.ReportMetric(caSign, "ca-sign/s")
+	b.ReportMetric(1/(1/keygen+1/sign+1/caSign), "hsm-bound/s")
+}
+
+func (e *env) enrolB(b *testing.B) {
+	b.Helper()
+	if _, err := e.svc.Enrol(context.Background(), citizen.EnrolRequest{Name: "Karen Jensen", CPR: cpr, UserID: "karen.j"}); err != nil {
+		b.Fatal(err)
+	}
+}
