@@ -1,0 +1,184 @@
+package validate_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/cades"
+	"github.com/oces-pki/oces/hsm"
+	"github.com/oces-pki/oces/validate"
+	"github.com/oces-pki/oces/validate/testdata/attacks"
+)
+
+// TestWithPKI runs the checks that need a CA, OCSP, CRL and TSA: one PKI
+// for all, a seal per case that revokes.
+func TestWithPKI(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	base := basePDF()
+
+	t.Run("own PDF signatures pass at their level", func(t *testing.T) {
+		offline := f.validator(t, false, time.Time{})
+		live := f.validator(t, true, time.Time{})
+		for _, level := range []cades.Level{cades.LevelBB, cades.LevelBT, cades.LevelBLT, cades.LevelBLTA} {
+			pdf := f.signPDF(t, f.seal, level, base)
+			v := offline
+			if level < cades.LevelBLT {
+				v = live // no embedded revocation data: the responder is asked
+			}
+			r := validatePDF(t, v, pdf)
+			s := expect(t, r, "signature", validate.TotalPassed, "")
+			if s.Level != level.String() {
+				t.Errorf("%s: level %q", level, s.Level)
+			}
+			if s.Signer == nil || s.Signer.Profile != "voces" || !strings.HasPrefix(s.Signer.SerialNumber, "CVR:12345678-UID:") {
+				t.Errorf("%s: signer %+v", level, s.Signer)
+			}
+			if level >= cades.LevelBT && s.SigningTimeProof == "none" {
+				t.Errorf("%s: no proof of the signing time", level)
+			}
+			if level == cades.LevelBLTA {
+				expect(t, r, "document-time-stamp", validate.TotalPassed, "")
+			}
+			if !r.Passed() {
+				t.Errorf("%s: report %s %s", level, r.Indication, r.SubIndication)
+			}
+		}
+	})
+
+	t.Run("own CAdES signatures pass at their level", func(t *testing.T) {
+		data := []byte(strings.Repeat("Aftale om levering. ", 200))
+		v := f.validator(t, true, time.Time{})
+		for _, level := range []cades.Level{cades.LevelBB, cades.LevelBT, cades.LevelBLT, cades.LevelBLTA} {
+			p7s, err := f.svc.SignCAdES(ctx, f.request(f.seal, level), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := v.ValidateCMS(ctx, p7s, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := expect(t, r, "signature", validate.TotalPassed, "")
+			if s.Level != level.String() {
+				t.Errorf("CAdES %s: level %q", level, s.Level)
+			}
+			r, err = v.ValidateCMS(ctx, p7s, flip(t, data, "levering"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			expect(t, r, "signature", validate.TotalFailed, validate.HashFailure)
+		}
+	})
+
+	t.Run("flipped byte in the signed range", func(t *testing.T) {
+		pdf := f.signPDF(t, f.seal, cades.LevelBT, base)
+		r := validatePDF(t, f.validator(t, true, time.Time{}), flip(t, pdf, attacks.Visible))
+		expect(t, r, "signature", validate.TotalFailed, validate.HashFailure)
+	})
+
+	t.Run("expired certificate under an archive time-stamp", func(t *testing.T) {
+		later := f.seal.X509.NotAfter.Add(24 * time.Hour)
+		lta := f.signPDF(t, f.seal, cades.LevelBLTA, base)
+		s := expect(t, validatePDF(t, f.validator(t, false, later), lta), "signature", validate.TotalPassed, "")
+		if !strings.Contains(joined(s.Warnings), "expired") {
+			t.Errorf("no warning of the expiry: %v", s.Warnings)
+		}
+		bb := f.signPDF(t, f.seal, cades.LevelBB, base)
+		expect(t, validatePDF(t, f.validator(t, true, later), bb), "signature", validate.Indeterminate, validate.OutOfBoundsNotRevoked)
+	})
+
+	t.Run("unknown CA", func(t *testing.T) {
+		pdf := f.signPDF(t, f.seal, cades.LevelBT, base)
+		r := validatePDF(t, corpusValidator(t), pdf)
+		expect(t, r, "signature", validate.Indeterminate, validate.NoCertificateChainFound)
+	})
+
+	t.Run("responder down, nothing embedded", func(t *testing.T) {
+		pdf := f.signPDF(t, f.seal, cades.LevelBT, base)
+		lt := f.signPDF(t, f.seal, cades.LevelBLT, base)
+		f.pki.SetDown("ocsp", true)
+		f.pki.SetDown("crl", true)
+		defer f.pki.SetDown("ocsp", false)
+		defer f.pki.SetDown("crl", false)
+		r := validatePDF(t, f.validator(t, true, time.Time{}), pdf)
+		expect(t, r, "signature", validate.Indeterminate, validate.TryLater)
+		// Offline with embedded data it passes all the same.
+		expect(t, validatePDF(t, f.validator(t, true, time.Time{}), lt), "signature", validate.TotalPassed, "")
+	})
+
+	t.Run("revoked after the time-stamped signing time", func(t *testing.T) {
+		seal := f.pki.NewSeal(t, "voces", hsm.ECP256)
+		bt := f.signPDF(t, seal, cades.LevelBT, base)
+		bb := f.signPDF(t, seal, cades.LevelBB, base)
+		time.Sleep(1100 * time.Millisecond) // revocation times have a resolution of one second
+		f.pki.Revoke(t, seal.Cert, ca.ReasonKeyCompromise)
+		v := f.validator(t, true, time.Time{})
+		s := expect(t, validatePDF(t, v, bt), "signature", validate.TotalPassed, "")
+		if !strings.Contains(joined(s.Warnings), "revoked") {
+			t.Errorf("no warning of the revocation: %v", s.Warnings)
+		}
+		expect(t, validatePDF(t, v, bb), "signature", validate.Indeterminate, validate.RevokedNoPOE)
+		// Signed (by a key that kept working) after the revocation.
+		expect(t, validatePDF(t, v, signRaw(t, seal, base, time.Now())), "signature", validate.TotalFailed, validate.Revoked)
+	})
+
+	t.Run("suspended signer", func(t *testing.T) {
+		seal := f.pki.NewSeal(t, "voces", hsm.ECP256)
+		bb := f.signPDF(t, seal, cades.LevelBB, base)
+		f.suspend(t, seal)
+		expect(t, validatePDF(t, f.validator(t, true, time.Time{}), bb), "signature", validate.Indeterminate, validate.TryLater)
+	})
+
+	t.Run("attacks", func(t *testing.T) {
+		signed := f.signPDF(t, f.seal, cades.LevelBLT, base)
+		v := f.validator(t, false, time.Time{})
+		expect(t, validatePDF(t, v, signed), "signature", validate.TotalPassed, "")
+		for _, a := range attacks.All {
+			t.Run(a.Name, func(t *testing.T) {
+				pdf, err := a.Apply(signed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := validatePDF(t, v, pdf)
+				if r.Passed() {
+					t.Fatalf("%s (%s) passed", a.Name, a.Class)
+				}
+				s := expect(t, r, "signature", validate.TotalFailed, validate.FormatFailure)
+				t.Logf("%s: %s", a.Name, s.Reason)
+				if !strings.Contains(s.Reason, "object ") {
+					t.Errorf("the reason names no object: %s", s.Reason)
+				}
+			})
+		}
+	})
+
+	t.Run("allowed updates after signing", func(t *testing.T) {
+		lta := f.signPDF(t, f.seal, cades.LevelBB, base)
+		// A second signature, a DSS and a document time-stamp.
+		ext, err := f.svc.ExtendPDF(ctx, extend(cades.LevelBLTA), f.signPDF(t, f.seal, cades.LevelBT, lta))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := validatePDF(t, f.validator(t, true, time.Time{}), ext)
+		var sigs, stamps int
+		for _, s := range r.Signatures {
+			if s.Indication != validate.TotalPassed {
+				t.Errorf("%s %s: %s %s (%s) %v", s.Type, s.ID, s.Indication, s.SubIndication, s.Reason, s.Changes)
+			}
+			if s.Type == "signature" {
+				sigs++
+				if s.Level != "B-LTA" {
+					t.Errorf("%s extended to B-LTA is at %s", s.ID, s.Level)
+				}
+			} else {
+				stamps++
+			}
+		}
+		if sigs != 2 || stamps < 1 {
+			t.Errorf("%d signatures and %d document time-stamps, want 2 and at least 1", sigs, stamps)
+		}
+	})
+}
