@@ -25,6 +25,7 @@ import (
 	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/signer"
+	"github.com/oces-pki/oces/validate"
 )
 
 // Authority is what the API needs of the CA.
@@ -128,7 +129,7 @@ var (
 func statusOf(err error) int {
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe), errors.Is(err, validate.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized

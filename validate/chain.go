@@ -132,6 +132,9 @@ func (v *Validator) status(ctx context.Context, cert, issuer *x509.Certificate, 
 	if s := ev.lookup(cert, issuer); s != nil {
 		return s, nil
 	}
+	if len(cert.OCSPServer) == 0 && len(cert.CRLDistributionPoints) == 0 {
+		return nil, fmt.Errorf("validate: %w (%s)", revocation.ErrNoSource, describe(cert))
+	}
 	if v.cfg.Revocation == nil {
 		return nil, errOffline
 	}

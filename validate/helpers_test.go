@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"os"
 	"strings"
@@ -188,4 +189,19 @@ func (f *fixture) suspend(t *testing.T, seal *pkitest.Seal) {
 			t.Fatalf("OCSP does not say the certificate is on hold: %v %v", res, err)
 		}
 	}
+}
+
+const attacksVisible = attacks.Visible
+
+func corpusAnchor(tb testing.TB) []*x509.Certificate {
+	tb.Helper()
+	return []*x509.Certificate{readCert(tb, corpus.Path(tb, "pki/root.pem"))}
+}
+
+func hexBytes(h []byte) []byte {
+	out, err := hex.DecodeString(string(h))
+	if err != nil {
+		return nil
+	}
+	return bytes.TrimRight(out, "\x00")
 }

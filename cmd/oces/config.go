@@ -43,6 +43,7 @@ type Config struct {
 	Audit         AuditConfig              `yaml:"audit"`
 	OCSP          OCSPConfig               `yaml:"ocsp"`
 	Signer        SignerConfig             `yaml:"signer"`
+	Validation    ValidateConfig           `yaml:"validate"`
 
 	path string
 }
@@ -170,6 +171,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateSigner(); err != nil {
+		return err
+	}
+	if err := c.validateValidator(); err != nil {
 		return err
 	}
 	if c.Audit.Key != "" && (!strings.HasPrefix(c.Audit.Key, "pkcs11:") || strings.Contains(c.Audit.Key, "pin-value=")) {

@@ -48,7 +48,7 @@ func exitCode(err error) int {
 	case errors.Is(err, ca.ErrNotFound), errors.Is(err, signer.ErrNotFound):
 		return exitNotFound
 	case errors.Is(err, ca.ErrInvalidRequest), errors.Is(err, ca.ErrLint),
-		errors.Is(err, signer.ErrInvalidRequest), errors.Is(err, signer.ErrInvalidDocument):
+		errors.Is(err, signer.ErrInvalidRequest), errors.Is(err, signer.ErrInvalidDocument), errors.Is(err, errNotPassed):
 		return exitInvalid
 	case errors.Is(err, ca.ErrConflict), errors.Is(err, ca.ErrSerialExists),
 		errors.Is(err, signer.ErrNotPermitted), errors.Is(err, signer.ErrCertificateNotGood):
@@ -87,6 +87,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
-	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g), newSignCommand(g))
+	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g), newSignCommand(g), newVerifyCommand(g))
 	return root
 }
