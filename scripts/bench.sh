@@ -32,6 +32,9 @@ run crl ./crl 'BenchmarkFullCRL1M' 3x
 run crl-serve ./crl 'BenchmarkServeCachedCRL|BenchmarkPartition' 2s
 # Issuance through the admin API (4 clients) vs in-process issuance.
 run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
+# Validation of a 1 MB PAdES B-LTA file, offline, next to hashing it and
+# verifying the same signatures with crypto/x509 (pct-of-baseline).
+run validate ./validate 'BenchmarkValidatePDF1MB' 200x
 
 # OCSP: 1,000,000 pre-signed responses served to wrk (64 connections, GET,
 # random known serials) next to a plain net/http server returning a fixed

@@ -30,7 +30,7 @@ type fixture struct {
 	svc  *signer.Service
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	p := pkitest.New(t, hsm.ECP256)
 	f := &fixture{pki: p}
@@ -70,7 +70,7 @@ func (f *fixture) validator(t *testing.T, live bool, now time.Time) *validate.Va
 	return v
 }
 
-func (f *fixture) signPDF(t *testing.T, seal *pkitest.Seal, level cades.Level, pdf []byte) []byte {
+func (f *fixture) signPDF(t testing.TB, seal *pkitest.Seal, level cades.Level, pdf []byte) []byte {
 	t.Helper()
 	out, err := f.svc.SignPDF(context.Background(), f.request(seal, level), pdf)
 	if err != nil {

@@ -2,6 +2,7 @@ package validate_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/cades"
 	"github.com/oces-pki/oces/hsm"
+	"github.com/oces-pki/oces/pades/testdata/corpus"
 	"github.com/oces-pki/oces/validate"
 	"github.com/oces-pki/oces/validate/testdata/attacks"
 )
@@ -45,6 +47,22 @@ func TestWithPKI(t *testing.T) {
 			}
 			if !r.Passed() {
 				t.Errorf("%s: report %s %s", level, r.Indication, r.SubIndication)
+			}
+		}
+	})
+
+	t.Run("own B-LTA signatures of every corpus structure pass", func(t *testing.T) {
+		v := f.validator(t, false, time.Time{})
+		for _, name := range []string{"v13-classic.pdf", "v14-forms.pdf", "v15-objstm.pdf", "v16-images.pdf", "v17-fonts.pdf",
+			"v20.pdf", "hybrid.pdf", "linearized.pdf", "incremental.pdf", "incremental-xrefstream.pdf"} {
+			pdf := f.signPDF(t, f.seal, cades.LevelBLTA, corpus.Read(t, name))
+			// and a second signature with its own DSS and time-stamp on top
+			pdf = f.signPDF(t, f.seal, cades.LevelBLTA, pdf)
+			r := validatePDF(t, v, pdf)
+			for _, s := range r.Signatures {
+				if s.Indication != validate.TotalPassed || (s.Type == "signature" && s.Level != "B-LTA") {
+					t.Errorf("%s: %s %s: %s %s %s (%s) %v", name, s.Type, s.ID, s.Indication, s.SubIndication, s.Level, s.Reason, s.Changes)
+				}
 			}
 		}
 	})
@@ -181,4 +199,79 @@ func TestWithPKI(t *testing.T) {
 			t.Errorf("%d signatures and %d document time-stamps, want 2 and at least 1", sigs, stamps)
 		}
 	})
+}
+
+// TestDocMDP: form filling and annotations after signing pass or fail by
+// the certification's permission P (ISO 32000-2 12.8.2.2, Table 257).
+func TestDocMDP(t *testing.T) {
+	f := newFixture(t)
+	v := f.validator(t, true, time.Time{})
+	form := corpus.Read(t, "v14-forms.pdf")
+	sign := func(t *testing.T, certify int) []byte {
+		req := f.request(f.seal, cades.LevelBT)
+		req.Certify = certify
+		out, err := f.svc.SignPDF(context.Background(), req, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	fill := func(t *testing.T, pdf []byte) []byte {
+		body, err := attacks.LastBody(pdf, 8) // the "name" text field, merged with its widget
+		if err != nil {
+			t.Fatal(err)
+		}
+		ap := attacks.NextNumber(pdf)
+		body = strings.Replace(body, "/V (Jens Hansen)", "/V (Anne Hansen)", 1)
+		body = strings.Replace(body, "/AP <</N 7 0 R>>", fmt.Sprintf("/AP <</N %d 0 R>>", ap), 1)
+		content := "/Tx BMC BT /Helv 11 Tf 2 5 Td (Anne Hansen) Tj ET EMC"
+		out, err := attacks.Update(pdf,
+			attacks.Object{Num: ap, Body: fmt.Sprintf("<< /Type /XObject /Subtype /Form /BBox [0 0 250 20] /Length %d >>\nstream\n%s\nendstream", len(content), content)},
+			attacks.Object{Num: 8, Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	annotate := func(t *testing.T, pdf []byte) []byte {
+		page, err := attacks.LastBody(pdf, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := attacks.NextNumber(pdf)
+		i := strings.Index(page, "/Annots [")
+		if i < 0 {
+			t.Fatalf("page without a direct /Annots: %s", page)
+		}
+		page = page[:i+len("/Annots [")] + fmt.Sprintf("%d 0 R ", n) + page[i+len("/Annots ["):]
+		out, err := attacks.Update(pdf,
+			attacks.Object{Num: n, Body: "<< /Type /Annot /Subtype /Text /Rect [100 100 120 120] /Contents (ok) /P 3 0 R >>"},
+			attacks.Object{Num: 3, Body: page})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name    string
+		certify int
+		change  func(*testing.T, []byte) []byte
+		want    validate.Indication
+	}{
+		{"fill, P=2", 2, fill, validate.TotalPassed},
+		{"fill, P=3", 3, fill, validate.TotalPassed},
+		{"fill, no certification", 0, fill, validate.TotalPassed},
+		{"fill, P=1", 1, fill, validate.TotalFailed},
+		{"annotate, P=3", 3, annotate, validate.TotalPassed},
+		{"annotate, P=2", 2, annotate, validate.TotalFailed},
+		{"annotate, no certification", 0, annotate, validate.TotalFailed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := validatePDF(t, v, c.change(t, sign(t, c.certify)))
+			s := r.Signatures[0]
+			if s.Indication != c.want {
+				t.Fatalf("%s %s (%s) %v, want %s", s.Indication, s.SubIndication, s.Reason, s.Changes, c.want)
+			}
+		})
+	}
 }
