@@ -20,6 +20,9 @@ type evidence struct {
 	certs []*x509.Certificate
 	ocsps []embeddedOCSP
 	crls  []embeddedCRL
+	// verified holds the (child, parent) signature checks that passed
+	// while validating this document, shared by every copy (with).
+	verified map[[64]byte]bool
 }
 
 type embeddedOCSP struct {
@@ -33,13 +36,13 @@ type embeddedCRL struct {
 }
 
 func newEvidence(certs []*x509.Certificate, ocsps, crls [][]byte) *evidence {
-	return (&evidence{}).with(certs, ocsps, crls)
+	return (&evidence{verified: map[[64]byte]bool{}}).with(certs, ocsps, crls)
 }
 
 // with returns a copy of e with more data; e is not changed.
 func (e *evidence) with(certs []*x509.Certificate, ocsps, crls [][]byte) *evidence {
 	out := &evidence{certs: append([]*x509.Certificate(nil), e.certs...), ocsps: append([]embeddedOCSP(nil), e.ocsps...),
-		crls: append([]embeddedCRL(nil), e.crls...)}
+		crls: append([]embeddedCRL(nil), e.crls...), verified: e.verified}
 	out.certs = append(out.certs, certs...)
 	for _, der := range ocsps {
 		o := embeddedOCSP{der: der}
@@ -154,13 +157,13 @@ func (v *Validator) anchor(c *x509.Certificate) *x509.Certificate {
 // buildChain orders a chain from leaf to a trust anchor, with issuers from
 // pool, the anchors and, when live checking is on, caIssuers. ok is false
 // when no anchor is reached; the chain is as far as it got.
-func (v *Validator) buildChain(ctx context.Context, leaf *x509.Certificate, pool []*x509.Certificate) ([]*x509.Certificate, bool) {
+func (v *Validator) buildChain(ctx context.Context, leaf *x509.Certificate, pool []*x509.Certificate, ev *evidence) ([]*x509.Certificate, bool) {
 	chain := []*x509.Certificate{leaf}
 	for cur := leaf; len(chain) <= 10; {
 		if v.anchor(cur) != nil {
 			return chain, true
 		}
-		next := v.findIssuer(cur, pool)
+		next := v.findIssuer(cur, pool, ev)
 		if next == nil && v.cfg.Revocation != nil && !revocation.SelfSigned(cur) {
 			if c, err := v.cfg.Revocation.Issuer(ctx, cur); err == nil {
 				next = c
@@ -175,9 +178,9 @@ func (v *Validator) buildChain(ctx context.Context, leaf *x509.Certificate, pool
 	return chain, false
 }
 
-func (v *Validator) findIssuer(cert *x509.Certificate, pool []*x509.Certificate) *x509.Certificate {
+func (v *Validator) findIssuer(cert *x509.Certificate, pool []*x509.Certificate, ev *evidence) *x509.Certificate {
 	try := func(c *x509.Certificate) bool {
-		return bytes.Equal(c.RawSubject, cert.RawIssuer) && !bytes.Equal(c.Raw, cert.Raw) && cert.CheckSignatureFrom(c) == nil
+		return bytes.Equal(c.RawSubject, cert.RawIssuer) && !bytes.Equal(c.Raw, cert.Raw) && v.signedBy(cert, c, ev)
 	}
 	for _, c := range v.cfg.TrustAnchors {
 		if try(c) {
@@ -192,6 +195,41 @@ func (v *Validator) findIssuer(cert *x509.Certificate, pool []*x509.Certificate)
 	return nil
 }
 
+// maxVerified bounds the Validator's cache of CA certificate signatures.
+const maxVerified = 4096
+
+// signedBy checks that parent signed child, remembering a success: for the
+// rest of the document, and across documents when child is a CA (the few
+// CA certificates recur in every document; leaves do not).
+func (v *Validator) signedBy(child, parent *x509.Certificate, ev *evidence) bool {
+	var key [64]byte
+	a, b := sha256.Sum256(child.Raw), sha256.Sum256(parent.Raw)
+	copy(key[:32], a[:])
+	copy(key[32:], b[:])
+	if ev.verified[key] {
+		return true
+	}
+	v.mu.Lock()
+	known := v.verified[key]
+	v.mu.Unlock()
+	if known {
+		return true
+	}
+	if child.CheckSignatureFrom(parent) != nil {
+		return false
+	}
+	ev.verified[key] = true
+	if child.IsCA {
+		v.mu.Lock()
+		if len(v.verified) >= maxVerified {
+			v.verified = map[[64]byte]bool{}
+		}
+		v.verified[key] = true
+		v.mu.Unlock()
+	}
+	return true
+}
+
 // chainResult is the outcome of X.509 validation of the signer's chain.
 type chainResult struct {
 	outcome  outcome
@@ -204,7 +242,7 @@ type chainResult struct {
 // status of each certificate but the anchor.
 func (v *Validator) checkChain(ctx context.Context, leaf *x509.Certificate, ev *evidence, best poe, claimed time.Time, r *SignatureReport) chainResult {
 	now := v.now()
-	chain, ok := v.buildChain(ctx, leaf, ev.certs)
+	chain, ok := v.buildChain(ctx, leaf, ev.certs, ev)
 	for _, c := range chain {
 		r.Chain = append(r.Chain, certInfo(c, v.anchor(c) != nil))
 	}

@@ -83,7 +83,7 @@ func (v *Validator) timeStamp(ctx context.Context, typ string, der []byte, impri
 		}
 	}
 	// The unit's status: revoked before genTime voids the token.
-	chain, _ := v.buildChain(ctx, cert, tok.Certificates)
+	chain, _ := v.buildChain(ctx, cert, tok.Certificates, ev)
 	res.chain = chain
 	if len(chain) >= 2 && !revocation.NoCheck(cert) {
 		st, err := v.status(ctx, cert, chain[1], ev)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/oces-pki/oces/cades"
@@ -45,6 +46,9 @@ type Config struct {
 
 // Validator validates signed documents. It is safe for concurrent use.
 type Validator struct {
+	mu       sync.Mutex
+	verified map[[64]byte]bool // CA certificate signatures checked
+
 	cfg     Config
 	anchors map[[32]byte]*x509.Certificate
 	now     func() time.Time
@@ -71,7 +75,7 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	v := &Validator{cfg: cfg, anchors: map[[32]byte]*x509.Certificate{}, now: cfg.Now, log: cfg.Logger}
+	v := &Validator{cfg: cfg, anchors: map[[32]byte]*x509.Certificate{}, now: cfg.Now, log: cfg.Logger, verified: map[[64]byte]bool{}}
 	for _, c := range cfg.TrustAnchors {
 		if c == nil {
 			return nil, fmt.Errorf("%w: a nil trust anchor", ErrConfig)
