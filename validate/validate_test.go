@@ -1,8 +1,13 @@
 package validate_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +15,10 @@ import (
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/cades"
 	"github.com/oces-pki/oces/hsm"
+	"github.com/oces-pki/oces/pades"
 	"github.com/oces-pki/oces/pades/testdata/corpus"
+	"github.com/oces-pki/oces/signer"
+	"github.com/oces-pki/oces/tsa"
 	"github.com/oces-pki/oces/validate"
 	"github.com/oces-pki/oces/validate/testdata/attacks"
 )
@@ -274,4 +282,59 @@ func TestDocMDP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTimestampOrder: a document time-stamp whose genTime is before an
+// earlier one's is TIMESTAMP_ORDER_FAILURE, and not used as a proof.
+func TestTimestampOrder(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// A second time-stamping unit of the same CA whose clock stands still
+	// at the time its certificate was issued.
+	key, err := f.pki.HSM.GenerateKey(ctx, f.pki.Token.KeyURI("tsa-slow"), hsm.ECP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := f.pki.IssueService(ctx, ca.ServiceRequest{Kind: ca.ServiceTSA, PublicKey: key.Public(),
+		CommonName: "Slow Time-Stamping Unit", Validity: 365 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := cert.X509()
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := time.Now()
+	slow := func() time.Time { return issued.Add(500 * time.Millisecond) }
+	time.Sleep(2 * time.Second)
+	lta := f.signPDF(t, f.seal, cades.LevelBLTA, basePDF())
+	authority, err := tsa.New(tsa.Config{Signer: key, Certificate: leaf, Chain: []*x509.Certificate{f.pki.Issuing, f.pki.Root},
+		Serials: tsa.NewBlockSerials(f.pki.Store, "tsa-slow-serial", 0), Policies: []asn1.ObjectIdentifier{{0, 4, 0, 2023, 1, 1}}, Clock: slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(authority)
+	defer srv.Close()
+	client := &signer.TSAClient{URL: srv.URL, Roots: f.pki.Roots(), Now: slow}
+	doc, err := pades.Open(lta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := doc.AddDocTimeStamp(ctx, &out, pades.TimeStampOptions{}, func(ctx context.Context, digest []byte) ([]byte, error) {
+		return client.Timestamp(ctx, digest, crypto.SHA256)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := validatePDF(t, f.validator(t, true, time.Time{}), out.Bytes())
+	var stamps []validate.SignatureReport
+	for _, s := range r.Signatures {
+		if s.Type == "document-time-stamp" {
+			stamps = append(stamps, s)
+		}
+	}
+	if len(stamps) != 2 || stamps[0].Indication != validate.TotalPassed || stamps[1].SubIndication != validate.TimestampOrderFailure {
+		t.Fatalf("document time-stamps: %+v", stamps)
+	}
+	expect(t, r, "signature", validate.TotalPassed, "")
 }
