@@ -164,7 +164,7 @@ func (v *Validator) buildChain(ctx context.Context, leaf *x509.Certificate, pool
 			return chain, true
 		}
 		next := v.findIssuer(cur, pool, ev)
-		if next == nil && v.cfg.Revocation != nil && !revocation.SelfSigned(cur) {
+		if next == nil && v.cfg.Revocation != nil && v.cfg.FetchIssuers && !revocation.SelfSigned(cur) {
 			if c, err := v.cfg.Revocation.Issuer(ctx, cur); err == nil {
 				next = c
 			}

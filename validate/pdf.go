@@ -14,6 +14,10 @@ import (
 	"github.com/oces-pki/oces/pades"
 )
 
+// MaxSignatures bounds the signatures and document time-stamps of one PDF:
+// each costs a parse of its revision.
+const MaxSignatures = 64
+
 // ValidatePDF validates every signature and document time-stamp of a PDF
 // (EN 319 142-1) and classifies the changes made after each.
 func (v *Validator) ValidatePDF(ctx context.Context, data []byte) (*Report, error) {
@@ -36,6 +40,9 @@ func (v *Validator) ValidatePDF(ctx context.Context, data []byte) (*Report, erro
 	if len(sigs) == 0 {
 		r.finish()
 		return r, nil
+	}
+	if len(sigs) > MaxSignatures {
+		return formatReport(r, "document", "signature", fmt.Sprintf("the PDF has %d signatures; at most %d are validated", len(sigs), MaxSignatures)), nil
 	}
 	dss, err := doc.DSS()
 	if err != nil {

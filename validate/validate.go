@@ -34,6 +34,12 @@ type Config struct {
 	// through caIssuers, when the document carries no revocation data for
 	// a certificate. Nil means offline: such a certificate is TRY_LATER.
 	Revocation *revocation.Fetcher
+	// FetchIssuers lets chain building fetch missing issuers from the
+	// caIssuers URLs of certificates not yet known to chain to an anchor.
+	// Off for a public service: those URLs come from untrusted input.
+	// Status URLs are only used for certificates whose chain reached an
+	// anchor.
+	FetchIssuers bool
 	// Now is the validation time; default time.Now.
 	Now func() time.Time
 	// MaxDocumentBytes bounds a document; default 64 MiB.

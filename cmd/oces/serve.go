@@ -184,7 +184,7 @@ func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Re
 		if err != nil {
 			return nil, err
 		}
-		v, err := newValidator(anchors, cfg.Validation.MaxDocumentBytes, cfg.Validation.Offline)
+		v, err := newValidator(anchors, cfg.Validation.MaxDocumentBytes, cfg.Validation.Offline, false)
 		if err != nil {
 			return nil, fmt.Errorf("validation service: %w", err)
 		}

@@ -83,12 +83,14 @@ func readAnchors(field, base string, files []string) ([]*x509.Certificate, error
 	return out, nil
 }
 
-// newValidator builds a validation service over anchors.
-func newValidator(anchors []*x509.Certificate, maxDoc int64, offline bool) (*validate.Validator, error) {
+// newValidator builds a validation service over anchors; fetchIssuers
+// is for the CLI only (the server does not follow URLs of untrusted
+// certificates).
+func newValidator(anchors []*x509.Certificate, maxDoc int64, offline, fetchIssuers bool) (*validate.Validator, error) {
 	if len(anchors) == 0 {
 		return nil, usagef("no trust anchors: give --trust FILE.pem or a configuration with issuers")
 	}
-	cfg := validate.Config{TrustAnchors: anchors, MaxDocumentBytes: maxDoc, Logger: newLogger()}
+	cfg := validate.Config{TrustAnchors: anchors, MaxDocumentBytes: maxDoc, Logger: newLogger(), FetchIssuers: fetchIssuers && !offline}
 	if !offline {
 		cfg.Revocation = revocation.New(revocation.Config{MaxAge: time.Minute, Timeout: 10 * time.Second})
 	}

@@ -60,7 +60,7 @@ TOTAL-PASSED.`,
 				}
 				anchors = append(roots, anchors...)
 			}
-			v, err := newValidator(anchors, maxDoc, offline)
+			v, err := newValidator(anchors, maxDoc, offline, true)
 			if err != nil {
 				return err
 			}
