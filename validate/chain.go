@@ -92,7 +92,7 @@ func (e *evidence) lookup(cert, issuer *x509.Certificate) *status {
 			continue
 		}
 		resp, err := ocsp.ParseResponseForCert(o.der, cert, issuer)
-		if err != nil {
+		if err != nil || !authorisedResponder(resp, issuer) {
 			continue
 		}
 		s := &status{thisUpdate: resp.ThisUpdate, embedded: true, source: "embedded OCSP"}
@@ -125,6 +125,27 @@ func (e *evidence) lookup(cert, issuer *x509.Certificate) *status {
 		consider(s)
 	}
 	return best
+}
+
+// authorisedResponder reports whether resp was signed by the CA itself or
+// by a responder it delegated to: a certificate it issued with
+// id-kp-OCSPSigning, valid when the response was produced (RFC 6960
+// §4.2.2.2). x/crypto/ocsp checks only that the CA signed the responder's
+// certificate, which any certificate of the CA passes.
+func authorisedResponder(resp *ocsp.Response, issuer *x509.Certificate) bool {
+	rc := resp.Certificate
+	if rc == nil || bytes.Equal(rc.Raw, issuer.Raw) {
+		return true
+	}
+	if resp.ProducedAt.Before(rc.NotBefore) || resp.ProducedAt.After(rc.NotAfter) {
+		return false
+	}
+	for _, u := range rc.ExtKeyUsage {
+		if u == x509.ExtKeyUsageOCSPSigning {
+			return true
+		}
+	}
+	return false
 }
 
 // errOffline: no embedded data and no live fetcher.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	gocsp "golang.org/x/crypto/ocsp"
+
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/cades"
 	"github.com/oces-pki/oces/hsm"
@@ -149,6 +151,36 @@ func TestWithPKI(t *testing.T) {
 		expect(t, validatePDF(t, v, bb), "signature", validate.Indeterminate, validate.RevokedNoPOE)
 		// Signed (by a key that kept working) after the revocation.
 		expect(t, validatePDF(t, v, signRaw(t, seal, base, time.Now())), "signature", validate.TotalFailed, validate.Revoked)
+	})
+
+	t.Run("embedded OCSP response forged by another certificate of the CA", func(t *testing.T) {
+		victim := f.pki.NewSeal(t, "voces", hsm.ECP256)
+		f.pki.Revoke(t, victim.Cert, ca.ReasonKeyCompromise)
+		now := time.Now()
+		forged, err := gocsp.CreateResponse(f.pki.Issuing, f.seal.X509, gocsp.Response{Status: gocsp.Good,
+			SerialNumber: victim.X509.SerialNumber, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour),
+			Certificate: f.seal.X509}, f.seal.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := []byte("a contract")
+		p7s, err := cades.Sign(ctx, victim.Key, bytes.NewReader(data), cades.SignOptions{Certificates: victim.Chain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p7s, err = cades.AddValidationData(p7s, cades.ValidationData{OCSPResponses: [][]byte{forged}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			live bool
+			sub  validate.SubIndication
+		}{{true, validate.RevokedNoPOE}, {false, validate.TryLater}} {
+			r, err := f.validator(t, c.live, time.Time{}).ValidateCMS(ctx, p7s, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expect(t, r, "signature", validate.Indeterminate, c.sub)
+		}
 	})
 
 	t.Run("suspended signer", func(t *testing.T) {
