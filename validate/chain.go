@@ -70,12 +70,18 @@ type status struct {
 	url        string
 }
 
-// lookup finds the status of cert in the embedded data: verified OCSP
-// responses first, then CRLs signed by issuer. Evidence of revocation wins
-// over evidence of good standing; otherwise the newest answer counts.
-func (e *evidence) lookup(cert, issuer *x509.Certificate) *status {
+// lookup finds the status of cert at time at in the embedded data:
+// verified OCSP responses first, then CRLs signed by issuer. Evidence of
+// revocation wins over evidence of good standing; otherwise the newest
+// answer counts. A "good" answer whose nextUpdate is before at says
+// nothing about at (EN 319 102-1 §5.2.5, revocation freshness) and is
+// left out.
+func (e *evidence) lookup(cert, issuer *x509.Certificate, at time.Time) *status {
 	var best *status
-	consider := func(s *status) {
+	consider := func(s *status, nextUpdate time.Time) {
+		if s.status == revocation.Good && !nextUpdate.IsZero() && nextUpdate.Before(at.Add(-clockSkew)) {
+			return
+		}
 		switch {
 		case best == nil,
 			s.status == revocation.Revoked || s.status == revocation.Hold:
@@ -107,7 +113,7 @@ func (e *evidence) lookup(cert, issuer *x509.Certificate) *status {
 		default:
 			s.status = revocation.Unknown
 		}
-		consider(s)
+		consider(s, resp.NextUpdate)
 	}
 	for _, c := range e.crls {
 		if !bytes.Equal(c.list.RawIssuer, issuer.RawSubject) || c.list.CheckSignatureFrom(issuer) != nil {
@@ -122,7 +128,7 @@ func (e *evidence) lookup(cert, issuer *x509.Certificate) *status {
 				}
 			}
 		}
-		consider(s)
+		consider(s, c.list.NextUpdate)
 	}
 	return best
 }
@@ -152,8 +158,8 @@ func authorisedResponder(resp *ocsp.Response, issuer *x509.Certificate) bool {
 var errOffline = errors.New("validate: the document carries no revocation data and live checking is off")
 
 // status finds cert's status: embedded data first, else live.
-func (v *Validator) status(ctx context.Context, cert, issuer *x509.Certificate, ev *evidence) (*status, error) {
-	if s := ev.lookup(cert, issuer); s != nil {
+func (v *Validator) status(ctx context.Context, cert, issuer *x509.Certificate, ev *evidence, at time.Time) (*status, error) {
+	if s := ev.lookup(cert, issuer, at); s != nil {
 		return s, nil
 	}
 	if len(cert.OCSPServer) == 0 && len(cert.CRLDistributionPoints) == 0 {
@@ -312,7 +318,7 @@ func (v *Validator) checkChain(ctx context.Context, leaf *x509.Certificate, ev *
 		if revocation.NoCheck(cert) {
 			continue
 		}
-		st, err := v.status(ctx, cert, issuer, ev)
+		st, err := v.status(ctx, cert, issuer, ev, best.at)
 		if err != nil {
 			res.embedded = false
 			if errors.Is(err, revocation.ErrNoSource) {

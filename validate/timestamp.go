@@ -86,7 +86,7 @@ func (v *Validator) timeStamp(ctx context.Context, typ string, der []byte, impri
 	chain, _ := v.buildChain(ctx, cert, tok.Certificates, ev)
 	res.chain = chain
 	if len(chain) >= 2 && !revocation.NoCheck(cert) {
-		st, err := v.status(ctx, cert, chain[1], ev)
+		st, err := v.status(ctx, cert, chain[1], ev, tok.GenTime)
 		switch {
 		case err != nil:
 			res.info.Reason = fmt.Sprintf("the unit's revocation status was not checked: %v", err)
