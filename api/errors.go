@@ -9,6 +9,7 @@ import (
 	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/signer"
+	"github.com/oces-pki/oces/validate"
 )
 
 // Exit codes of the oces command, from the same table as the HTTP status:
@@ -52,6 +53,7 @@ var errorTable = []errorKind{
 	{"unauthenticated", ErrUnauthenticated, http.StatusUnauthorized, ExitDenied},
 	{"forbidden", ErrForbidden, http.StatusForbidden, ExitDenied},
 	{"too_large", ErrTooLarge, http.StatusRequestEntityTooLarge, ExitInvalid},
+	{"validate.too_large", validate.ErrTooLarge, http.StatusRequestEntityTooLarge, ExitInvalid},
 	{"rate_limited", ErrRateLimited, http.StatusTooManyRequests, ExitFailure},
 	{"ca.not_found", ca.ErrNotFound, http.StatusNotFound, ExitNotFound},
 	{"crl.not_found", crl.ErrNotFound, http.StatusNotFound, ExitNotFound},

@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -234,6 +235,13 @@ func (f *Fetcher) fetchOCSP(ctx context.Context, url string, cert, issuer *x509.
 	resp, err := ocsp.ParseResponseForCert(body, cert, issuer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: OCSP response from %s: %w", ErrInvalid, url, err)
+	}
+	// ParseResponseForCert checks that a delegated responder's certificate
+	// was issued by the CA, but not that the CA authorised it to answer
+	// (RFC 6960 clause 4.2.2.2): without id-kp-OCSPSigning any certificate
+	// of the CA could sign a "good".
+	if resp.Certificate != nil && !slices.Contains(resp.Certificate.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+		return nil, fmt.Errorf("%w: OCSP response from %s is signed by %q, which is not an OCSP responder (no id-kp-OCSPSigning)", ErrInvalid, url, resp.Certificate.Subject)
 	}
 	if err := f.fresh(resp.ThisUpdate, resp.NextUpdate); err != nil {
 		return nil, fmt.Errorf("%w: OCSP response from %s: %w", ErrInvalid, url, err)

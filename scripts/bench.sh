@@ -37,6 +37,9 @@ run crl-serve ./crl 'BenchmarkServeCachedCRL|BenchmarkPartition' 2s
 run citizen ./citizen 'BenchmarkArgon2id|BenchmarkLogin|BenchmarkHSMBound|BenchmarkOneTimeSignature' 200x
 # Issuance through the admin API (4 clients) vs in-process issuance.
 run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
+# Validation of a 1 MB PAdES B-LTA file, offline, next to hashing it and
+# verifying the same signatures with crypto/x509 (pct-of-baseline).
+run validate ./validate 'BenchmarkValidatePDF1MB' 200x
 
 # The responder's own cost per pre-signed GET, in process (no network).
 run ocsp-serve ./ocsp 'BenchmarkServeGET' 2s

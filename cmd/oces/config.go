@@ -45,6 +45,7 @@ type Config struct {
 	Signer        SignerConfig             `yaml:"signer"`
 	MatchCPR      MatchCPRConfig           `yaml:"match_cpr"` // subject.go
 	Citizen       CitizenConfig            `yaml:"citizen"`
+	Validation    ValidateConfig           `yaml:"validate"`
 
 	path string
 }
@@ -178,6 +179,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateSigner(); err != nil {
+		return err
+	}
+	if err := c.validateValidator(); err != nil {
 		return err
 	}
 	if err := c.validateCitizen(); err != nil {

@@ -43,6 +43,9 @@ func exitCode(err error) int {
 	if errors.As(err, &ue) || errors.As(err, &ce) {
 		return exitUsage
 	}
+	if errors.Is(err, errNotPassed) { // oces verify: not every signature is TOTAL-PASSED
+		return exitInvalid
+	}
 	return api.ExitCode(err)
 }
 
@@ -74,6 +77,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
-	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g), newSignCommand(g), newSubjectCommand(g), newCitizenCommand(g))
+	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g), newSignCommand(g), newSubjectCommand(g), newCitizenCommand(g), newVerifyCommand(g))
 	return root
 }

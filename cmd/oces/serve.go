@@ -98,7 +98,13 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		if err != nil {
 			return err
 		}
-		listeners = append(listeners, server.Listener{Name: "public", Addr: cfg.Public.Listen, Handler: withReady(public, ready), Limits: limits})
+		publicLimits := limits
+		if cfg.Validation.on() {
+			// A document and its content, base64, read whole before a slot.
+			publicLimits.LargeBodies = map[string]int64{"/api/v1/validate": cfg.Validation.MaxDocumentBytes*8/3 + 4096}
+			publicLimits.MaxBufferedBytes = max(publicLimits.MaxBufferedBytes, 4*cfg.Validation.MaxDocumentBytes)
+		}
+		listeners = append(listeners, server.Listener{Name: "public", Addr: cfg.Public.Listen, Handler: withReady(public, ready), Limits: publicLimits})
 		names = append(names, "public")
 	}
 	if enabled(cfg.Admin.Enabled) {
@@ -181,6 +187,18 @@ func (a *app) publicHandler(ctx context.Context, cfg *Config, reg *prometheus.Re
 			return nil, fmt.Errorf("time-stamp authority: %w", err)
 		}
 		mux.Handle("/tsa", authority)
+	}
+	if cfg.Validation.on() {
+		anchors, err := cfg.validatorAnchors()
+		if err != nil {
+			return nil, err
+		}
+		v, err := newValidator(anchors, cfg.Validation.MaxDocumentBytes, cfg.Validation.Offline, false)
+		if err != nil {
+			return nil, fmt.Errorf("validation service: %w", err)
+		}
+		mux.Handle("POST /api/v1/validate", api.ValidateHandler(api.ValidateConfig{Validator: v,
+			RatePerSecond: cfg.Validation.RatePerSecond, Burst: cfg.Validation.Burst, Logger: newLogger()}))
 	}
 	mux.Handle("/ca/", server.CAFiles(a.caFiles()))
 	mux.Handle("GET /healthz", server.Health(server.Check{Name: "store", Run: a.checkStore}))
