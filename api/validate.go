@@ -135,4 +135,3 @@ func clientAddr(r *http.Request) string {
 	}
 	return host
 }
-
