@@ -10,7 +10,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
 
-// TestNewDatabases checks that each test gets its own empty database on a
+// TestNewDatabases checks that each test gets its own empty schema on a
 // server that runs with durable commits.
 func TestNewDatabases(t *testing.T) {
 	ctx := context.Background()
@@ -32,8 +32,8 @@ func TestNewDatabases(t *testing.T) {
 	}
 	defer cb.Close(ctx)
 	var n int
-	if err := cb.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE tablename = 'x'").Scan(&n); err != nil || n != 0 {
-		t.Fatalf("second database sees the first one's table: n=%d err=%v", n, err)
+	if err := cb.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE tablename = 'x' AND schemaname = current_schema()").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("second schema sees the first one's table: n=%d err=%v", n, err)
 	}
 	for _, set := range []string{"fsync", "synchronous_commit"} {
 		var v string
