@@ -454,9 +454,9 @@ func testRegistry(t *testing.T, s Store) {
 		t.Errorf("Subject = %+v, %v", got, err)
 	}
 	for name, err := range map[string]error{
-		"unknown key":      second(s.SubjectByKey(ctx, ca.KindPerson, []byte("hmac-9"))),
-		"key of its kind":  second(s.SubjectByKey(ctx, ca.KindEmployee, []byte("hmac-1"))),
-		"unknown subject":  second(s.Subject(ctx, "PID:9208-2002-2-999999999999")),
+		"unknown key":     second(s.SubjectByKey(ctx, ca.KindPerson, []byte("hmac-9"))),
+		"key of its kind": second(s.SubjectByKey(ctx, ca.KindEmployee, []byte("hmac-1"))),
+		"unknown subject": second(s.Subject(ctx, "PID:9208-2002-2-999999999999")),
 	} {
 		if !errors.Is(err, ca.ErrNotFound) {
 			t.Errorf("%s: %v, want ErrNotFound", name, err)
