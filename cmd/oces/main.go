@@ -87,6 +87,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
-	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g), newSignCommand(g))
+	root.AddCommand(newCeremonyCommand(g), newCertCommand(g), newServeCommand(g), newTSACommand(g), newCRLCommand(g), newAuditCommand(g), newSignCommand(g), newStoreCommand(g))
 	return root
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oces-pki/oces/api"
+	"github.com/oces-pki/oces/internal/pgtest"
 	"github.com/oces-pki/oces/internal/softhsmtest"
 )
 
@@ -59,7 +60,7 @@ func ocesBinary(tb testing.TB) string {
 
 // TestMain removes the binary built for the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m) // stops the throwaway PostgreSQL, if a test started it
 	if binPath != "" {
 		_ = os.RemoveAll(filepath.Dir(binPath))
 	}

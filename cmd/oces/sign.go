@@ -19,10 +19,8 @@ import (
 	"github.com/oces-pki/oces/cades"
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/hsm"
-	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/revocation"
 	"github.com/oces-pki/oces/signer"
-	"github.com/oces-pki/oces/store/bolt"
 )
 
 // signCommand holds what `oces sign` and `oces sign extend` share: where
@@ -305,7 +303,7 @@ func (sc *signCommand) auditor(ctx context.Context, cfg *Config) (signer.Auditor
 	if cfg == nil {
 		return nil, local, nop, usagef("no configuration at %s: the use of the key must be audited; pass --config, or --no-audit to sign outside an OCES installation", sc.configPath)
 	}
-	db, err := bolt.Open(conf.Resolve(cfg.path, cfg.Store.Path), bolt.Options{Timeout: 60 * time.Millisecond})
+	db, err := openAuditStore(ctx, cfg)
 	if err == nil {
 		return db, local, func() { db.Close() }, nil
 	}

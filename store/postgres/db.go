@@ -54,6 +54,9 @@ type Options struct {
 	// MaxConns caps the pool; 0 means pgxpool's default (4 or the number
 	// of CPUs, whichever is larger).
 	MaxConns int32
+	// Password, if set, is the role's password: it comes from a file or the
+	// environment, never in the DSN.
+	Password string
 	// NoMigrate makes Open fail on a database whose schema is older than
 	// this program instead of migrating it (for a read-only role, or when
 	// migrations are run by 'oces store migrate' only).
@@ -91,6 +94,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	if opts.Password != "" {
+		cfg.ConnConfig.Password = opts.Password
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connecting to PostgreSQL: %w", err)
@@ -113,11 +119,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 // Migrate applies the pending migrations to the database named by dsn and
 // returns the schema version it is at afterwards. It is what Open does
 // first; 'oces store migrate' runs it alone.
-func Migrate(ctx context.Context, dsn string, logger *slog.Logger) (int, error) {
+func Migrate(ctx context.Context, dsn, password string, logger *slog.Logger) (int, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	conn, err := pgx.Connect(ctx, dsn)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return 0, fmt.Errorf("store: parsing the PostgreSQL DSN: %w", err)
+	}
+	if password != "" {
+		cfg.Password = password
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return 0, fmt.Errorf("store: connecting to PostgreSQL: %w", err)
 	}

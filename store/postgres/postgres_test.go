@@ -48,7 +48,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != SchemaVersion() || v != SchemaVersion() {
 		t.Errorf("schema_migrations: %d rows up to %d (%v), want %d", n, v, err, SchemaVersion())
 	}
-	if got, err := Migrate(ctx, dsn, nil); err != nil || got != SchemaVersion() {
+	if got, err := Migrate(ctx, dsn, "", nil); err != nil || got != SchemaVersion() {
 		t.Errorf("Migrate on a migrated database = %d, %v", got, err)
 	}
 }
@@ -60,7 +60,7 @@ func TestSchemaVersionChecks(t *testing.T) {
 	if _, err := Open(ctx, dsn, Options{NoMigrate: true}); err == nil || !strings.Contains(err.Error(), "oces store migrate") {
 		t.Errorf("NoMigrate on an empty database: %v, want advice to migrate", err)
 	}
-	if _, err := Migrate(ctx, dsn, nil); err != nil {
+	if _, err := Migrate(ctx, dsn, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	db, err := Open(ctx, dsn, Options{NoMigrate: true})
