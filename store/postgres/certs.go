@@ -165,7 +165,7 @@ func (db *DB) CompleteAudited(ctx context.Context, serial ca.Serial, der []byte,
 }
 
 // completeRefusal tells why Complete's update matched no row.
-func completeRefusal(ctx context.Context, tx pgx.Tx, serial ca.Serial) error {
+func completeRefusal(ctx context.Context, tx conn, serial ca.Serial) error {
 	var done bool
 	err := tx.QueryRow(ctx, "SELECT der IS NOT NULL FROM certificates WHERE serial = $1", serial[:]).Scan(&done)
 	switch {

@@ -31,9 +31,16 @@ const commitTimeout = 30 * time.Second
 // batch.
 type writeFunc func(ctx context.Context, b *batch) error
 
+// conn is the connection a batch's transaction runs on.
+type conn interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // batch is the state of one group-commit transaction.
 type batch struct {
-	tx         pgx.Tx
+	tx         conn
 	head       audit.Head // the end of the chain, including this batch's records so far
 	changeSeq  uint64
 	records    []auditRow
@@ -183,17 +190,28 @@ func (w *writer) commit(reqs []*request) {
 
 // try runs reqs in one transaction. It returns the index of the request
 // that failed, or -1 with the error of the transaction itself (nil if it
-// committed).
+// committed). The transaction costs two round trips besides the writes'
+// own statements: BEGIN with the head lock, and the batch's gathered rows
+// with COMMIT, each sent as one pipeline.
 func (w *writer) try(reqs []*request) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	tx, err := w.pool.Begin(ctx)
+	pc, err := w.pool.Acquire(ctx)
 	if err != nil {
-		return -1, fmt.Errorf("store: beginning transaction: %w", err)
+		return -1, fmt.Errorf("store: connecting: %w", err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	b := &batch{tx: tx, issued: map[string]int64{}}
-	if err := b.lockHead(ctx); err != nil {
+	defer pc.Release()
+	conn := pc.Conn()
+	committed := false
+	defer func() {
+		if !committed && !conn.IsClosed() {
+			if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+				_ = conn.Close(ctx) // the pool drops a closed connection
+			}
+		}
+	}()
+	b := &batch{tx: conn, issued: map[string]int64{}}
+	if err := b.begin(ctx); err != nil {
 		return -1, err
 	}
 	for i, r := range reqs {
@@ -201,12 +219,10 @@ func (w *writer) try(reqs []*request) (int, error) {
 			return i, err
 		}
 	}
-	if err := b.flush(ctx); err != nil {
+	if err := b.commit(ctx); err != nil {
 		return -1, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return -1, fmt.Errorf("store: committing: %w", err)
-	}
+	committed = true
 	return -1, nil
 }
 
@@ -219,12 +235,23 @@ func call(ctx context.Context, b *batch, fn writeFunc) (err error) {
 	return fn(ctx, b)
 }
 
-// lockHead takes the head row's lock, which every writing transaction of
-// every process takes first, and reads the ends of the chain and the log.
-func (b *batch) lockHead(ctx context.Context) error {
+// begin opens the transaction and takes the head row's lock, which every
+// writing transaction of every process takes first, reading the ends of
+// the chain and the log.
+func (b *batch) begin(ctx context.Context) error {
+	q := &pgx.Batch{}
+	q.Queue("BEGIN")
+	q.Queue("SELECT audit_seq, audit_hash, change_seq FROM head WHERE id = 1 FOR UPDATE")
+	res := b.tx.SendBatch(ctx, q)
 	var seq, changeSeq int64
 	var hash []byte
-	err := b.tx.QueryRow(ctx, "SELECT audit_seq, audit_hash, change_seq FROM head WHERE id = 1 FOR UPDATE").Scan(&seq, &hash, &changeSeq)
+	_, err := res.Exec()
+	if err == nil {
+		err = res.QueryRow().Scan(&seq, &hash, &changeSeq)
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return fmt.Errorf("store: locking the chain head: %w", err)
 	}
@@ -236,17 +263,23 @@ func (b *batch) lockHead(ctx context.Context) error {
 	return nil
 }
 
-// flush stores what the batch's writes gathered, moves the head, and
-// queues the notification, which PostgreSQL delivers at commit.
-func (b *batch) flush(ctx context.Context) error {
+// commit stores what the batch's writes gathered, moves the head, queues
+// the notification (PostgreSQL delivers it at commit) and commits, in one
+// pipeline. If a statement fails, the server skips the rest, COMMIT
+// included, and the caller rolls back.
+func (b *batch) commit(ctx context.Context) error {
+	q := &pgx.Batch{}
+	what := []string{}
+	add := func(name, sql string, args ...any) {
+		q.Queue(sql, args...)
+		what = append(what, name)
+	}
 	if len(b.records) > 0 {
 		seqs, data := make([]int64, len(b.records)), make([][]byte, len(b.records))
 		for i, r := range b.records {
 			seqs[i], data[i] = int64(r.seq), r.data
 		}
-		if _, err := b.tx.Exec(ctx, "INSERT INTO audit (seq, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])", seqs, data); err != nil {
-			return fmt.Errorf("store: storing audit records: %w", err)
-		}
+		add("storing audit records", "INSERT INTO audit (seq, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])", seqs, data)
 	}
 	if len(b.changes) > 0 {
 		n := len(b.changes)
@@ -254,38 +287,41 @@ func (b *batch) flush(ctx context.Context) error {
 		for i, c := range b.changes {
 			seqs[i], cas[i], serials[i], ats[i] = int64(c.seq), c.ca, c.serial[:], c.at
 		}
-		if _, err := b.tx.Exec(ctx, `INSERT INTO changes (seq, ca, serial, changed_at)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::timestamptz[])`, seqs, cas, serials, ats); err != nil {
-			return fmt.Errorf("store: storing status changes: %w", err)
-		}
-		if _, err := b.tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatUint(b.changeSeq, 10)); err != nil {
-			return fmt.Errorf("store: notifying status changes: %w", err)
-		}
+		add("storing status changes", `INSERT INTO changes (seq, ca, serial, changed_at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::timestamptz[])`, seqs, cas, serials, ats)
+		add("notifying status changes", "SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatUint(b.changeSeq, 10))
 	}
 	if len(b.issued) > 0 {
 		cas, ns := make([]string, 0, len(b.issued)), make([]int64, 0, len(b.issued))
 		for c, n := range b.issued {
 			cas, ns = append(cas, c), append(ns, n)
 		}
-		if _, err := b.tx.Exec(ctx, `INSERT INTO issued AS i (ca, n) SELECT * FROM unnest($1::text[], $2::bigint[])
-			ON CONFLICT (ca) DO UPDATE SET n = i.n + EXCLUDED.n`, cas, ns); err != nil {
-			return fmt.Errorf("store: counting serials: %w", err)
+		add("counting serials", `INSERT INTO issued AS i (ca, n) SELECT * FROM unnest($1::text[], $2::bigint[])
+			ON CONFLICT (ca) DO UPDATE SET n = i.n + EXCLUDED.n`, cas, ns)
+	}
+	if len(b.records) > 0 || len(b.changes) > 0 {
+		sql := "UPDATE head SET audit_seq = $1, audit_hash = $2, change_seq = $3 WHERE id = 1"
+		args := []any{int64(b.head.Seq), b.head.Hash[:], int64(b.changeSeq)}
+		if cp := b.checkpoint; cp != nil {
+			sql = `UPDATE head SET audit_seq = $1, audit_hash = $2, change_seq = $3,
+				checkpoint_seq = $4, checkpoint_covers = $5, checkpoint_time = $6 WHERE id = 1`
+			args = append(args, int64(cp.seq), int64(cp.covers), cp.at.UnixNano())
+		}
+		add("moving the chain head", sql, args...)
+	}
+	add("committing", "COMMIT")
+	res := b.tx.SendBatch(ctx, q)
+	var err error
+	for _, name := range what {
+		if _, err = res.Exec(); err != nil {
+			err = fmt.Errorf("store: %s: %w", name, err)
+			break
 		}
 	}
-	if len(b.records) == 0 && len(b.changes) == 0 {
-		return nil
+	if cerr := res.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("store: committing: %w", cerr)
 	}
-	sql := "UPDATE head SET audit_seq = $1, audit_hash = $2, change_seq = $3 WHERE id = 1"
-	args := []any{int64(b.head.Seq), b.head.Hash[:], int64(b.changeSeq)}
-	if cp := b.checkpoint; cp != nil {
-		sql = `UPDATE head SET audit_seq = $1, audit_hash = $2, change_seq = $3,
-			checkpoint_seq = $4, checkpoint_covers = $5, checkpoint_time = $6 WHERE id = 1`
-		args = append(args, int64(cp.seq), int64(cp.covers), cp.at.UnixNano())
-	}
-	if _, err := b.tx.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("store: moving the chain head: %w", err)
-	}
-	return nil
+	return err
 }
 
 // addChange appends a status change to the batch's part of the log.
