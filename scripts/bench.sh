@@ -33,6 +33,12 @@ run crl-serve ./crl 'BenchmarkServeCachedCRL|BenchmarkPartition' 2s
 # Issuance through the admin API (4 clients) vs in-process issuance.
 run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
 
+# PostgreSQL (a throwaway server, synchronous_commit on): issuance next to
+# bbolt in interleaved rounds, 2 and 8 workers, and an OCSP responder
+# starting on 1,000,000 certificates in PostgreSQL (first answer, RSS).
+run postgres ./store/postgres 'BenchmarkIssuance|BenchmarkReserveComplete' 1000x
+if [[ postgres =~ $filter ]]; then GOGC=400 go run ./store/postgres/bench -n 1000000 2>&1 | tee -a "$out"; fi
+
 # OCSP: 1,000,000 pre-signed responses served to wrk (64 connections, GET,
 # random known serials) next to a plain net/http server returning a fixed
 # body of the same size and to 'openssl ocsp' as a responder, in one run.

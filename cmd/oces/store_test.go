@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -221,5 +223,47 @@ func TestRoles(t *testing.T) {
 	rs, _ := parseRoles("only", []string{"ocsp"})
 	if err := applyRoles(cfg, rs); err == nil || !strings.Contains(err.Error(), "shared store") {
 		t.Errorf("--only on a bbolt store: %v", err)
+	}
+}
+
+// TestStoreMigrateCommand runs 'oces store migrate' on a fresh database
+// twice (the second finds nothing to do) and refuses it on a bbolt store.
+func TestStoreMigrateCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dsn := pgtest.New(t)
+	write := func(store string) string {
+		path := filepath.Join(dir, "oces.yaml")
+		cfg := fmt.Sprintf(`public_base_url: http://127.0.0.1:8080
+store: %s
+registry: {key: "pkcs11:token=t;object=registry"}
+issuers: [{name: issuing-1, certificate: ca/issuing-1.pem, key: "pkcs11:token=t;object=issuing"}]
+admin: {enabled: false}
+`, store)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	run := func(args ...string) (string, error) {
+		var out strings.Builder
+		cmd := newRootCommand()
+		cmd.SetArgs(args)
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		err := cmd.ExecuteContext(context.Background())
+		return out.String(), err
+	}
+	path := write(fmt.Sprintf("{driver: postgres, dsn: %q}", dsn))
+	for range 2 {
+		out, err := run("store", "migrate", "--config", path, "-o", "json")
+		var res struct{ Version int }
+		if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Version != postgres.SchemaVersion() {
+			t.Errorf("store migrate: %q, %v", out, err)
+		}
+	}
+	path = write("{path: oces.db}")
+	if _, err := run("store", "migrate", "--config", path); err == nil || exitCode(err) != exitUsage {
+		t.Errorf("store migrate on bbolt: %v (exit %d), want a usage error", err, exitCode(err))
 	}
 }
