@@ -45,6 +45,9 @@ func withAudit(events []audit.Event, fn writeFunc) writeFunc {
 // under the head row's lock, so records of several processes form one
 // linear chain.
 func (b *batch) appendAudit(ctx context.Context, events []audit.Event) error {
+	if err := b.tx.ensure(ctx); err != nil {
+		return err
+	}
 	for _, ev := range events {
 		if ev.Checkpoint != nil {
 			if err := b.checkCheckpoint(ctx, ev.Checkpoint); err != nil {

@@ -31,16 +31,15 @@ const commitTimeout = 30 * time.Second
 // batch.
 type writeFunc func(ctx context.Context, b *batch) error
 
-// conn is the connection a batch's transaction runs on.
+// conn is what a write runs its statements on.
 type conn interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // batch is the state of one group-commit transaction.
 type batch struct {
-	tx         conn
+	tx         *txConn
 	head       audit.Head // the end of the chain, including this batch's records so far
 	changeSeq  uint64
 	records    []auditRow
@@ -190,9 +189,9 @@ func (w *writer) commit(reqs []*request) {
 
 // try runs reqs in one transaction. It returns the index of the request
 // that failed, or -1 with the error of the transaction itself (nil if it
-// committed). The transaction costs two round trips besides the writes'
-// own statements: BEGIN with the head lock, and the batch's gathered rows
-// with COMMIT, each sent as one pipeline.
+// committed). The transaction costs one round trip besides the writes'
+// own statements: BEGIN and the head lock travel with the first statement
+// (txConn), and the batch's gathered rows with COMMIT.
 func (w *writer) try(reqs []*request) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
@@ -210,12 +209,13 @@ func (w *writer) try(reqs []*request) (int, error) {
 			}
 		}
 	}()
-	b := &batch{tx: conn, issued: map[string]int64{}}
-	if err := b.begin(ctx); err != nil {
-		return -1, err
-	}
+	b := &batch{issued: map[string]int64{}}
+	b.tx = &txConn{c: conn, b: b}
 	for i, r := range reqs {
 		if err := call(ctx, b, r.fn); err != nil {
+			if b.tx.err != nil { // the transaction failed to begin: no write's fault
+				return -1, b.tx.err
+			}
 			return i, err
 		}
 	}
@@ -235,22 +235,104 @@ func call(ctx context.Context, b *batch, fn writeFunc) (err error) {
 	return fn(ctx, b)
 }
 
-// begin opens the transaction and takes the head row's lock, which every
-// writing transaction of every process takes first, reading the ends of
-// the chain and the log.
-func (b *batch) begin(ctx context.Context) error {
+// headSQL takes the head row's lock, which every writing transaction of
+// every process takes first, and reads the ends of the chain and the log.
+const headSQL = "SELECT audit_seq, audit_hash, change_seq FROM head WHERE id = 1 FOR UPDATE"
+
+// txConn opens the batch's transaction lazily: BEGIN and the head lock go
+// in one pipeline with the first statement of the first write, so that a
+// batch costs one round trip besides its statements and its COMMIT.
+type txConn struct {
+	c     *pgx.Conn
+	b     *batch
+	begun bool
+	err   error // the failure to begin, which is the batch's, not a write's
+}
+
+func (t *txConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.begun {
+		return t.c.Exec(ctx, sql, args...)
+	}
+	res, err := t.start(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := res.Exec()
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (t *txConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if t.begun {
+		return t.c.QueryRow(ctx, sql, args...)
+	}
+	res, err := t.start(ctx, sql, args)
+	if err != nil {
+		return errRow{err}
+	}
+	return batchRow{res}
+}
+
+// ensure begins the transaction if no statement has yet.
+func (t *txConn) ensure(ctx context.Context) error {
+	if t.begun || t.err != nil {
+		return t.err
+	}
+	res, err := t.start(ctx, "", nil)
+	if err != nil {
+		return err
+	}
+	if err := res.Close(); err != nil {
+		t.err = fmt.Errorf("store: locking the chain head: %w", err)
+	}
+	return t.err
+}
+
+// start sends BEGIN, the head lock and sql (if any) in one pipeline, reads
+// the head, and leaves sql's result to be read from the results.
+func (t *txConn) start(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
 	q := &pgx.Batch{}
 	q.Queue("BEGIN")
-	q.Queue("SELECT audit_seq, audit_hash, change_seq FROM head WHERE id = 1 FOR UPDATE")
-	res := b.tx.SendBatch(ctx, q)
+	q.Queue(headSQL)
+	if sql != "" {
+		q.Queue(sql, args...)
+	}
+	res := t.c.SendBatch(ctx, q)
+	if err := t.b.readHead(res); err != nil {
+		_ = res.Close()
+		t.err = err
+		return nil, err
+	}
+	t.begun = true
+	return res, nil
+}
+
+type batchRow struct{ res pgx.BatchResults }
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.res.QueryRow().Scan(dest...)
+	if cerr := r.res.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// readHead reads BEGIN's and the head lock's results.
+func (b *batch) readHead(res pgx.BatchResults) error {
 	var seq, changeSeq int64
 	var hash []byte
 	_, err := res.Exec()
 	if err == nil {
 		err = res.QueryRow().Scan(&seq, &hash, &changeSeq)
-	}
-	if cerr := res.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("store: locking the chain head: %w", err)
@@ -268,6 +350,9 @@ func (b *batch) begin(ctx context.Context) error {
 // pipeline. If a statement fails, the server skips the rest, COMMIT
 // included, and the caller rolls back.
 func (b *batch) commit(ctx context.Context) error {
+	if err := b.tx.ensure(ctx); err != nil {
+		return err
+	}
 	q := &pgx.Batch{}
 	what := []string{}
 	add := func(name, sql string, args ...any) {
@@ -310,7 +395,7 @@ func (b *batch) commit(ctx context.Context) error {
 		add("moving the chain head", sql, args...)
 	}
 	add("committing", "COMMIT")
-	res := b.tx.SendBatch(ctx, q)
+	res := b.tx.c.SendBatch(ctx, q)
 	var err error
 	for _, name := range what {
 		if _, err = res.Exec(); err != nil {
