@@ -104,6 +104,7 @@ type StoreConfig struct {
 	// comes from PasswordFile or OCES_STORE_PASSWORD.
 	DSN            string        `yaml:"dsn"`
 	PasswordFile   string        `yaml:"password_file"`
+	ReadDSN        string        `yaml:"read_dsn"`        // a streaming replica for the status services' scans
 	MaxConns       int           `yaml:"max_conns"`       // pool size; default max(4, CPUs)
 	NoMigrate      bool          `yaml:"no_migrate"`      // leave migrations to 'oces store migrate'
 	FollowInterval conf.Duration `yaml:"follow_interval"` // catch-up read of the change log; default 1s

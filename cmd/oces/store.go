@@ -68,6 +68,9 @@ func (s *StoreConfig) validate() error {
 		if dsnHasPassword(s.DSN) {
 			return conf.Errorf("store.dsn", "must not contain a password; put it in store.password_file or %s", storePasswordEnv)
 		}
+		if dsnHasPassword(s.ReadDSN) {
+			return conf.Errorf("store.read_dsn", "must not contain a password; put it in store.password_file or %s", storePasswordEnv)
+		}
 		if s.MaxConns < 0 {
 			return conf.Errorf("store.max_conns", "must not be negative")
 		}
@@ -113,15 +116,15 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (appStore,
 	if cfg.Store.Driver != driverPostgres {
 		return bolt.Open(conf.Resolve(cfg.path, cfg.Store.Path), bolt.Options{Logger: logger})
 	}
-	return openPostgres(ctx, cfg, cfg.Store.DSN, logger)
+	return openPostgres(ctx, cfg, cfg.Store.DSN, logger, cfg.Store.ReadDSN)
 }
 
-func openPostgres(ctx context.Context, cfg *Config, dsn string, logger *slog.Logger) (*postgres.DB, error) {
+func openPostgres(ctx context.Context, cfg *Config, dsn string, logger *slog.Logger, readDSN string) (*postgres.DB, error) {
 	pw, err := storePassword(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return postgres.Open(ctx, dsn, postgres.Options{Logger: logger, Password: pw, MaxConns: int32(cfg.Store.MaxConns), NoMigrate: cfg.Store.NoMigrate})
+	return postgres.Open(ctx, dsn, postgres.Options{Logger: logger, Password: pw, MaxConns: int32(cfg.Store.MaxConns), NoMigrate: cfg.Store.NoMigrate, ReadDSN: readDSN})
 }
 
 // openAuditStore opens the store for a command that only appends audit
@@ -132,7 +135,7 @@ func openAuditStore(ctx context.Context, cfg *Config) (interface {
 	Close() error
 }, error) {
 	if cfg.Store.Driver == driverPostgres {
-		return openPostgres(ctx, cfg, cfg.Store.DSN, slog.New(slog.DiscardHandler))
+		return openPostgres(ctx, cfg, cfg.Store.DSN, slog.New(slog.DiscardHandler), "")
 	}
 	return bolt.Open(conf.Resolve(cfg.path, cfg.Store.Path), bolt.Options{Timeout: 60 * time.Millisecond})
 }

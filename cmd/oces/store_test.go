@@ -169,6 +169,7 @@ func TestStoreConfigValidate(t *testing.T) {
 		{"password parameter", StoreConfig{Driver: "postgres", DSN: "postgres://oces@db/oces?password=secret"}, "store.dsn"},
 		{"password keyword", StoreConfig{Driver: "postgres", DSN: "host=db password=secret"}, "store.dsn"},
 		{"unknown driver", StoreConfig{Driver: "sqlite"}, "store.driver"},
+		{"password in the replica's DSN", StoreConfig{Driver: "postgres", DSN: "postgres://db/oces", ReadDSN: "postgres://r:pw@db-2/oces"}, "store.read_dsn"},
 		{"negative pool", StoreConfig{Driver: "postgres", DSN: "postgres://db/oces", MaxConns: -1}, "store.max_conns"},
 	} {
 		err := tc.store.validate()

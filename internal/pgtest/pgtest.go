@@ -50,12 +50,21 @@ var (
 	shared    *Server
 	startErr  error
 	dbSeq     atomic.Int64
+
+	standbyOnce sync.Once
+	standby     *Server
+	standbyErr  error
 )
 
 // Main runs the tests of a package and stops the server afterwards; call it
 // from TestMain: func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }.
 func Main(m *testing.M) int {
 	code := m.Run()
+	if standby != nil {
+		if err := standby.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+		}
+	}
 	if shared != nil {
 		if err := shared.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
@@ -104,6 +113,61 @@ func Shared(tb testing.TB) *Server {
 		tb.Fatalf("pgtest: %v", startErr)
 	}
 	return shared
+}
+
+// Standby returns a hot standby of the process's server, streaming from it
+// (pg_basebackup -R), started on first use and stopped by Main. The
+// schemas New makes appear on it as they replicate; Replica turns a DSN
+// of New into one of the standby.
+func Standby(tb testing.TB) *Server {
+	tb.Helper()
+	primary := Shared(tb)
+	standbyOnce.Do(func() { standby, standbyErr = primary.startStandby() })
+	if standbyErr != nil {
+		tb.Fatalf("pgtest: %v", standbyErr)
+	}
+	return standby
+}
+
+// Replica is dsn, a DSN of the primary, pointed at s.
+func (s *Server) Replica(dsn string) string {
+	return strings.Replace(dsn, fmt.Sprintf("@127.0.0.1:%d/", shared.port), fmt.Sprintf("@127.0.0.1:%d/", s.port), 1)
+}
+
+func (s *Server) startStandby() (*Server, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	cred, uid, gid, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "oces-pgtest-standby-")
+	if err != nil {
+		return nil, err
+	}
+	st := &Server{dir: dir, log: filepath.Join(dir, "server.log")}
+	if cred != nil {
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	bb := exec.Command(filepath.Join(bin, "pg_basebackup"), "-D", data, "-R", "-X", "stream", "-c", "fast",
+		"-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-U", "oces", "--no-sync")
+	bb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	bb.Dir = dir
+	if out, err := bb.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pg_basebackup: %w\n%s", err, out)
+	}
+	if err := st.start(bin, data, cred); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return st, nil
 }
 
 // DSN is the connection string of schema name in the server's database

@@ -27,7 +27,7 @@ func (db *DB) ForEachChangedSince(ctx context.Context, caName string, since time
 	if err := db.readable(ctx); err != nil {
 		return err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+prefixed("c.", certColumns)+`
+	rows, err := db.rpool.Query(ctx, `SELECT `+prefixed("c.", certColumns)+`
 		FROM (SELECT serial, max(changed_at) AS last FROM changes WHERE ca = $1 AND changed_at >= $2 GROUP BY serial) ch
 		JOIN certificates c ON c.serial = ch.serial AND c.ca = $1
 		ORDER BY ch.last, ch.serial`, caName, since.Truncate(time.Microsecond))
@@ -81,7 +81,7 @@ func (db *DB) ChangeSeq(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	var seq int64
-	if err := db.pool.QueryRow(ctx, "SELECT change_seq FROM head WHERE id = 1").Scan(&seq); err != nil {
+	if err := db.rpool.QueryRow(ctx, "SELECT change_seq FROM head WHERE id = 1").Scan(&seq); err != nil {
 		return 0, fmt.Errorf("store: reading the change log head: %w", err)
 	}
 	return uint64(seq), nil
@@ -102,7 +102,7 @@ func (db *DB) Changes(ctx context.Context, after uint64, fn func(seq uint64, c *
 		if err := db.readable(ctx); err != nil {
 			return after, err
 		}
-		rows, err := db.pool.Query(ctx, `SELECT ch.seq, `+prefixed("c.", certColumns)+`
+		rows, err := db.rpool.Query(ctx, `SELECT ch.seq, `+prefixed("c.", certColumns)+`
 			FROM changes ch JOIN certificates c ON c.serial = ch.serial
 			WHERE ch.seq > $1 ORDER BY ch.seq LIMIT $2`, int64(after), changeChunk)
 		if err != nil {

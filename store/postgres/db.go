@@ -57,6 +57,12 @@ type Options struct {
 	// Password, if set, is the role's password: it comes from a file or the
 	// environment, never in the DSN.
 	Password string
+	// ReadDSN, if set, names a streaming replica (and a read-only role)
+	// that the status services' bulk reads go to: the scans of
+	// ForEachCertificate, ForEachRevoked and ForEachChangedSince, and the
+	// change log that Follow reads. Writes, and the reads a writer must see
+	// its own writes in, stay on dsn. Password applies to both.
+	ReadDSN string
 	// NoMigrate makes Open fail on a database whose schema is older than
 	// this program instead of migrating it (for a read-only role, or when
 	// migrations are run by 'oces store migrate' only).
@@ -66,9 +72,10 @@ type Options struct {
 // DB is an open store on a PostgreSQL database. Its methods are safe for
 // concurrent use, and several processes may use one database at once.
 type DB struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	w    *writer
+	pool  *pgxpool.Pool
+	rpool *pgxpool.Pool // ReadDSN's pool, or pool
+	log   *slog.Logger
+	w     *writer
 
 	mu       sync.RWMutex // guards closed against new writes during Close
 	closed   bool
@@ -110,7 +117,20 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	db := &DB{pool: pool, log: opts.Logger, chunk: scanChunk}
+	db := &DB{pool: pool, rpool: pool, log: opts.Logger, chunk: scanChunk}
+	if opts.ReadDSN != "" {
+		rcfg, err := pgxpool.ParseConfig(opts.ReadDSN)
+		if err == nil {
+			if opts.Password != "" {
+				rcfg.ConnConfig.Password = opts.Password
+			}
+			db.rpool, err = pgxpool.NewWithConfig(ctx, rcfg)
+		}
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("store: connecting to the read replica: %w", err)
+		}
+	}
 	db.w = newWriter(pool, opts.MaxBatch, opts.Logger)
 	go db.w.run()
 	return db, nil
@@ -263,6 +283,9 @@ func (db *DB) Close() error {
 	db.mu.Unlock()
 	db.inflight.Wait()
 	db.w.stop()
+	if db.rpool != db.pool {
+		db.rpool.Close()
+	}
 	db.pool.Close()
 	return nil
 }

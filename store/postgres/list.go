@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/oces-pki/oces/ca"
 )
 
@@ -22,7 +24,7 @@ func (db *DB) Certificates(ctx context.Context, q ca.ListQuery) (*ca.Certificate
 		limit = defaultPageLimit
 	}
 	limit = min(limit, maxPageLimit)
-	certs, err := db.page(ctx, q, false, true, limit+1)
+	certs, err := db.page(ctx, db.pool, q, false, true, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func (db *DB) ForEachRevoked(ctx context.Context, caName string, fn func(*ca.Cer
 
 func (db *DB) forEach(ctx context.Context, q ca.ListQuery, nonGood bool, fn func(*ca.Certificate) error) error {
 	for {
-		certs, err := db.page(ctx, q, nonGood, false, db.chunk)
+		certs, err := db.page(ctx, db.rpool, q, nonGood, false, db.chunk)
 		if err != nil {
 			return err
 		}
@@ -75,7 +77,7 @@ func (db *DB) forEach(ctx context.Context, q ca.ListQuery, nonGood bool, fn func
 
 // page reads up to limit completed certificates that match q and follow
 // q.After, in serial order.
-func (db *DB) page(ctx context.Context, q ca.ListQuery, nonGood, withDER bool, limit int) ([]*ca.Certificate, error) {
+func (db *DB) page(ctx context.Context, pool *pgxpool.Pool, q ca.ListQuery, nonGood, withDER bool, limit int) ([]*ca.Certificate, error) {
 	if err := db.readable(ctx); err != nil {
 		return nil, err
 	}
@@ -106,7 +108,7 @@ func (db *DB) page(ctx context.Context, q ca.ListQuery, nonGood, withDER bool, l
 	}
 	args = append(args, limit)
 	sql := fmt.Sprintf("SELECT %s FROM certificates WHERE %s ORDER BY serial LIMIT $%d", cols, strings.Join(where, " AND "), len(args))
-	rows, err := db.pool.Query(ctx, sql, args...)
+	rows, err := pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing certificates: %w", err)
 	}

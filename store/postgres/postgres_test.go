@@ -203,3 +203,80 @@ func TestGroupCommit(t *testing.T) {
 	}
 	t.Logf("%d writes in %d commits", st.Writes, st.Commits)
 }
+
+// TestReadReplica reads the status services' scans and the change log from
+// a hot standby: with replay paused on the standby, a change committed on
+// the primary is not seen through the store; once replay resumes, Follow
+// delivers it through its periodic read, which is all a standby offers
+// (notifications do not replicate).
+func TestReadReplica(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dsn := pgtest.New(t)
+	writer := openDSN(t, dsn)
+	t.Cleanup(func() { writer.Close() })
+	replicaDSN := pgtest.Standby(t).Replica(dsn)
+	c := storetest.Issue(t, writer, "issuing", "poces")
+	var reader *DB
+	for deadline := time.Now().Add(10 * time.Second); reader == nil; {
+		db, err := Open(ctx, dsn, Options{ReadDSN: replicaDSN, NoMigrate: true})
+		if err == nil {
+			reader = db
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Open with a replica: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(func() { reader.Close() })
+	count := func() int {
+		n := 0
+		if err := reader.ForEachCertificate(ctx, "issuing", func(*ca.Certificate) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); count() != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first certificate never reached the replica")
+		}
+	}
+	standby, err := pgx.Connect(ctx, replicaDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close(ctx)
+	if _, err := standby.Exec(ctx, "SELECT pg_wal_replay_pause()"); err != nil {
+		t.Fatal(err)
+	}
+	from, err := reader.ChangeSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &observer{seen: map[ca.Serial]ca.Status{}, ch: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() { done <- reader.Follow(ctx, from, 200*time.Millisecond, o) }()
+	storetest.Issue(t, writer, "issuing", "poces")
+	storetest.SetStatus(t, writer, c.Serial, ca.StatusRevoked, storetest.T0)
+	time.Sleep(500 * time.Millisecond)
+	if n := count(); n != 1 {
+		t.Errorf("the store read %d certificates with the replica paused at 1: the scan did not go to the replica", n)
+	}
+	o.mu.Lock()
+	early := o.seen[c.Serial]
+	o.mu.Unlock()
+	if early != "" {
+		t.Errorf("Follow delivered %s before the replica had it: it did not read the replica", early)
+	}
+	if _, err := standby.Exec(ctx, "SELECT pg_wal_replay_resume()"); err != nil {
+		t.Fatal(err)
+	}
+	o.wait(t, c.Serial, ca.StatusRevoked, 5*time.Second)
+	if n := count(); n != 2 {
+		t.Errorf("%d certificates on the replica after replay resumed, want 2", n)
+	}
+	cancel()
+	<-done
+}
