@@ -28,6 +28,7 @@ run: setup
 	@scripts/run.sh
 
 test: export OCES_REQUIRE_SOFTHSM = 1
+test: export OCES_REQUIRE_POSTGRES = 1
 test: deps
 	@scripts/deps.sh --test
 	$(GO) vet ./...

@@ -41,6 +41,12 @@ run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
 # verifying the same signatures with crypto/x509 (pct-of-baseline).
 run validate ./validate 'BenchmarkValidatePDF1MB' 200x
 
+# PostgreSQL (a throwaway server, synchronous_commit on): issuance next to
+# bbolt in interleaved rounds, 2 and 8 workers, and an OCSP responder
+# starting on 1,000,000 certificates in PostgreSQL (first answer, RSS).
+run postgres ./store/postgres 'BenchmarkIssuance|BenchmarkReserveComplete' 1000x
+if [[ postgres =~ $filter ]]; then GOGC=400 go run ./store/postgres/bench -n 1000000 2>&1 | tee -a "$out"; fi
+
 # The responder's own cost per pre-signed GET, in process (no network).
 run ocsp-serve ./ocsp 'BenchmarkServeGET' 2s
 

@@ -5,7 +5,8 @@
 # runs (poppler's pdfsig, qpdf, NSS's certutil, PDFBox with Bouncy Castle
 # and a JDK to compile against them, the DejaVu font the PDF corpus
 # embeds) and the pdfcpu CLI, built from the Go module proxy into
-# bin/tools. Idempotent: does nothing when everything is present.
+# bin/tools; with --test or --bench PostgreSQL, whose initdb and postgres
+# internal/pgtest runs as a throwaway server. Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,6 +24,8 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   command -v ocsptool >/dev/null || need+=(gnutls-bin)
+  # store/postgres tests and benchmarks start a throwaway server (internal/pgtest).
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 fi
 if [ "${1:-}" = "--test" ]; then
   command -v pdfsig >/dev/null || need+=(poppler-utils)

@@ -22,7 +22,6 @@ import (
 	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/server"
-	"github.com/oces-pki/oces/store/bolt"
 )
 
 // Config is the server configuration file, oces.yaml. Relative paths are
@@ -46,6 +45,9 @@ type Config struct {
 	MatchCPR      MatchCPRConfig           `yaml:"match_cpr"` // subject.go
 	Citizen       CitizenConfig            `yaml:"citizen"`
 	Validation    ValidateConfig           `yaml:"validate"`
+	// Only, if set, is the roles this process takes (as 'oces serve
+	// --only'); see cmd/oces/roles.go.
+	Only []string `yaml:"only"`
 
 	path string
 }
@@ -96,9 +98,19 @@ func (t *TSAConfig) on() bool { return t.Key != "" }
 // defaultTSAPolicy is ETSI EN 319 421's best-practices time-stamp policy.
 const defaultTSAPolicy = "0.4.0.2023.1.1"
 
-// StoreConfig is the embedded store.
+// StoreConfig is the store: the embedded bbolt file (the default), or a
+// shared PostgreSQL database (see cmd/oces/store.go, docs/deployment.md).
 type StoreConfig struct {
-	Path string `yaml:"path"`
+	Driver string `yaml:"driver"` // bolt (default) or postgres
+	Path   string `yaml:"path"`   // bolt: the database file
+	// DSN is the PostgreSQL connection string, without a password: that
+	// comes from PasswordFile or OCES_STORE_PASSWORD.
+	DSN            string        `yaml:"dsn"`
+	PasswordFile   string        `yaml:"password_file"`
+	ReadDSN        string        `yaml:"read_dsn"`        // a streaming replica for the status services' scans
+	MaxConns       int           `yaml:"max_conns"`       // pool size; default max(4, CPUs)
+	NoMigrate      bool          `yaml:"no_migrate"`      // leave migrations to 'oces store migrate'
+	FollowInterval conf.Duration `yaml:"follow_interval"` // catch-up read of the change log; default 1s
 }
 
 // RegistryConfig is the subject registry.
@@ -142,8 +154,8 @@ func (c *Config) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return conf.Errorf("public_base_url", "must be an absolute http(s) URL, got %q", c.PublicBaseURL)
 	}
-	if c.Store.Path == "" {
-		return conf.Errorf("store.path", "required: the bbolt database file")
+	if err := c.Store.validate(); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(c.Registry.Key, "pkcs11:") {
 		return conf.Errorf("registry.key", "must be the PKCS#11 URI of the registry's HMAC key")
@@ -315,7 +327,7 @@ func parseOID(s string) (asn1.ObjectIdentifier, error) {
 // app is the wired CA with what must be closed after it.
 type app struct {
 	ca    *ca.CA
-	store *bolt.DB
+	store appStore
 	hsm   *hsm.HSM
 	// background holds the services' loops (CRL publisher, audit
 	// checkpointer); Close waits for them before closing the store.
@@ -345,7 +357,7 @@ func openApp(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *app, err
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(conf.Resolve(cfg.path, cfg.Store.Path), bolt.Options{Logger: logger})
+	db, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/ceremony"
+	"github.com/oces-pki/oces/internal/pgtest"
 	"github.com/oces-pki/oces/internal/softhsmtest"
 )
 
@@ -60,7 +61,7 @@ func ocesBinary(tb testing.TB) string {
 
 // TestMain removes the binary built for the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m) // stops the throwaway PostgreSQL, if a test started it
 	if binPath != "" {
 		_ = os.RemoveAll(filepath.Dir(binPath))
 	}

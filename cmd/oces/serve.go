@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oces-pki/oces/api"
+	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/internal/conf"
@@ -26,12 +27,16 @@ import (
 
 func newServeCommand(_ *globals) *cobra.Command {
 	var configPath string
+	var only []string
 	cmd := &cobra.Command{
-		Use:   "serve [--config FILE]",
+		Use:   "serve [--config FILE] [--only ROLES]",
 		Short: "Run the CA's services: the public HTTP listener and the admin API",
 		Long: `Runs every service the configuration switches on, in one process on one store:
 the public listener (CA certificates, health, metrics, and the status services)
 and the admin API over HTTPS with client-certificate authentication.
+With --only (or only: in the configuration) the process takes some roles
+only (ca, admin, ocsp, crl, tsa, signer), so that on a shared PostgreSQL store
+each service runs in its own process on its own host (docs/deployment.md).
 Ctrl-C or SIGTERM stops it, finishing requests in flight.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -39,22 +44,39 @@ Ctrl-C or SIGTERM stops it, finishing requests in flight.`,
 			if err != nil {
 				return err
 			}
+			if len(only) > 0 {
+				cfg.Only = only
+			}
 			return serve(cmd.Context(), cfg, newLogger(), cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", envOr("OCES_CONFIG", defaultConfig), "server configuration (env OCES_CONFIG)")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "take only these roles: "+strings.Join(allRoles, ","))
 	return cmd
 }
 
 // serve wires the configured services and runs them until ctx ends.
 func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{ Write([]byte) (int, error) }) error {
 	server.RaiseOpenFileLimit(logger) // before anything opens files; the connection caps derive from it
+	roles, err := parseRoles("only", cfg.Only)
+	if err != nil {
+		return err
+	}
+	if err := applyRoles(cfg, roles); err != nil {
+		return err
+	}
 	a, err := openApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	if err := a.checkKeys(ctx, cfg); err != nil { // validate.go: fail fast
+		return err
+	}
+	// Read before the status services load their state: the changes other
+	// processes commit after it are followed (shared store only).
+	changesFrom, err := a.changeHead(ctx)
+	if err != nil {
 		return err
 	}
 	// Cancelled before Close runs, so the background loops end on any return.
@@ -93,6 +115,14 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 			return fmt.Errorf("OCSP responder: %w", err)
 		}
 	}
+	var observers []ca.StatusObserver
+	if pub != nil {
+		observers = append(observers, pub)
+	}
+	if responder != nil {
+		observers = append(observers, responder)
+	}
+	a.followChanges(ctx, cfg, changesFrom, logger, observers...)
 	if enabled(cfg.Public.Enabled) {
 		public, err := a.publicHandler(ctx, cfg, reg, pub, responder)
 		if err != nil {
@@ -126,7 +156,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 			adminLimits.LargeBodies = map[string]int64{"/api/v1/sign": cfg.Signer.MaxDocumentBytes}
 			adminLimits.MaxBufferedBytes = max(adminLimits.MaxBufferedBytes, 4*cfg.Signer.MaxDocumentBytes)
 		}
-		var h http.Handler = api.New(apiCfg)
+		var h http.Handler = signerOnly(roles, api.New(apiCfg))
 		if cfg.Citizen.on() {
 			if h, err = a.withCSC(ctx, cfg, h, logger); err != nil {
 				return fmt.Errorf("CSC API: %w", err)

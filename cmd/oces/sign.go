@@ -21,10 +21,8 @@ import (
 	"github.com/oces-pki/oces/cades"
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/hsm"
-	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/revocation"
 	"github.com/oces-pki/oces/signer"
-	"github.com/oces-pki/oces/store/bolt"
 )
 
 // signCommand holds what `oces sign` and `oces sign extend` share: where
@@ -309,13 +307,9 @@ func (sc *signCommand) auditor(ctx context.Context, cfg *Config) (signer.Auditor
 	if cfg == nil {
 		return nil, local, nop, usagef("no configuration at %s: the use of the key must be audited; pass --config, or --no-audit to sign outside an OCES installation", sc.configPath)
 	}
-	path := conf.Resolve(cfg.path, cfg.Store.Path)
-	err := errStoreBusy
-	if !storeBusy(path) {
-		var db *bolt.DB
-		if db, err = bolt.Open(path, bolt.Options{Timeout: 60 * time.Millisecond}); err == nil {
-			return db, local, func() { db.Close() }, nil
-		}
+	db, err := openAuditStore(ctx, cfg)
+	if err == nil {
+		return db, local, func() { db.Close() }, nil
 	}
 	cl, closer, cerr := sc.officer.client(ctx)
 	if cerr != nil {
