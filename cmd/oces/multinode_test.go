@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"os"
 	"os/exec"
@@ -127,10 +126,7 @@ func TestMultiProcess(t *testing.T) {
 			t.Fatalf("--only ocsp listens on public %q admin %q", s.public, s.admin)
 		}
 	}
-	pair, err := tls.LoadX509KeyPair(e.officer.cert, e.officer.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pair := e.pair(e.officer)
 	clients := []*api.Client{
 		api.NewClient("https://"+cas[0].admin, pair, e.roots(), 20*time.Second),
 		api.NewClient("https://"+cas[1].admin, pair, e.roots(), 20*time.Second),

@@ -286,7 +286,7 @@ func copyStore(ctx context.Context, from, dsn, password string, logger *slog.Log
 	}
 	load.Checkpoint(head)
 	if err := load.Commit(ctx); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("copying %s: %w (nothing was written)", from, err)
 	}
 	// The checks, on the copy as the services will read it.
 	got, err := dst.Count(ctx)

@@ -68,7 +68,15 @@ func (db *DB) Export(ctx context.Context, v Visitor) error {
 		if err := exportU64(tx.Bucket(bucketCounters), v.Counter); err != nil {
 			return err
 		}
-		return exportU64(tx.Bucket(bucketIssued), v.Issued)
+		// The issued bucket also keeps each CA's partition count under a
+		// key of its own; a store that reads partitions from its
+		// reservations (PostgreSQL) needs only the counts of serials.
+		return exportU64(tx.Bucket(bucketIssued), func(name string, n uint64) error {
+			if v.Issued == nil || bytes.HasSuffix([]byte(name), partitionsKey("")) {
+				return nil
+			}
+			return v.Issued(name, n)
+		})
 	})
 }
 

@@ -146,7 +146,12 @@ func (l *Load) AuditRecord(ctx context.Context, seq uint64, data []byte) error {
 func (l *Load) Checkpoint(h audit.Head) { l.cp = h }
 
 // Commit sends what is buffered, sets the head row and commits.
-func (l *Load) Commit(ctx context.Context) error {
+func (l *Load) Commit(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil { // give the connection back: the database stays as it was
+			_ = l.tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
 	for table := range loadColumns {
 		if err := l.flush(ctx, table); err != nil {
 			return err
@@ -156,7 +161,7 @@ func (l *Load) Commit(ctx context.Context) error {
 	if l.cp.CheckpointSeq != 0 {
 		cpTime = l.cp.CheckpointTime.UnixNano()
 	}
-	_, err := l.tx.Exec(ctx, `UPDATE head SET audit_seq = $1, audit_hash = $2, change_seq = $3,
+	_, err = l.tx.Exec(ctx, `UPDATE head SET audit_seq = $1, audit_hash = $2, change_seq = $3,
 		checkpoint_seq = $4, checkpoint_covers = $5, checkpoint_time = $6 WHERE id = 1`,
 		int64(l.last.seq), l.last.hash[:], int64(l.changes), int64(l.cp.CheckpointSeq), int64(l.cp.CheckpointCovers), cpTime)
 	if err != nil {
