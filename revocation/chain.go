@@ -48,6 +48,27 @@ func (f *Fetcher) signedBy(cert, issuer *x509.Certificate) error {
 	return err
 }
 
+// crlSignedBy is signedBy for a CRL: the same CRL is fetched again when
+// its cached answer expires, and the issuing CA's ARL is signed by a
+// P-384 or RSA-4096 root.
+func (f *Fetcher) crlSignedBy(list *x509.RevocationList, issuer *x509.Certificate) error {
+	key := "crl\x00" + string(list.Signature) + "\x00" + string(issuer.RawSubjectPublicKeyInfo)
+	f.mu.Lock()
+	err, ok := f.verified[key]
+	f.mu.Unlock()
+	if ok {
+		return err
+	}
+	err = list.CheckSignatureFrom(issuer)
+	f.mu.Lock()
+	if len(f.verified) >= 10_000 {
+		f.verified = map[string]error{}
+	}
+	f.verified[key] = err
+	f.mu.Unlock()
+	return err
+}
+
 func (f *Fetcher) selfSigned(cert *x509.Certificate) bool {
 	return bytes.Equal(cert.RawIssuer, cert.RawSubject) && f.signedBy(cert, cert) == nil
 }

@@ -308,7 +308,7 @@ func (f *Fetcher) crl(ctx context.Context, url string, issuer *x509.Certificate)
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("%w: CRL from %s: %w", ErrInvalid, url, err)
 		}
-		if err := list.CheckSignatureFrom(issuer); err != nil {
+		if err := f.crlSignedBy(list, issuer); err != nil {
 			return nil, time.Time{}, fmt.Errorf("%w: CRL from %s is not signed by %s: %w", ErrInvalid, url, issuer.Subject, err)
 		}
 		if err := f.fresh(list.ThisUpdate, list.NextUpdate); err != nil {

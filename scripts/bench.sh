@@ -62,6 +62,10 @@ for n in 1000000 5000000; do
   go run ./ocsp/bench -n "$n" -d 10s -heapprofile "var/bench/$stamp-ocsp-$n.heap" 2>&1 | grep -v '^time=' | tee -a "$out"
 done
 
+# Signing in process: PAdES of 1 MB and 20 MB PDFs at B-T and B-LTA next to
+# the unavoidable work (hashes, a copy, the HSM signature, the TSA and
+# OCSP/CRL round trips), and a 100 KB PDF at B-T with 2 goroutines.
+run sign ./signer 'BenchmarkPAdESLarge|BenchmarkPAdES100K' 20x
 # Signing: oces sign of 1 MB and 20 MB PDFs at B-T and B-LTA (wall time,
 # peak RSS) next to a baseline process doing only the unavoidable work,
 # and PAdES B-T through POST /api/v1/sign with 4 clients, against a
