@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/oces-pki/oces/cades"
+	pdfcorpus "github.com/oces-pki/oces/pades/testdata/corpus"
 	"github.com/oces-pki/oces/revocation"
 	"github.com/oces-pki/oces/signer"
-	pdfcorpus "github.com/oces-pki/oces/pades/testdata/corpus"
 	"github.com/oces-pki/oces/tsa"
 )
 
