@@ -5,13 +5,8 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 
-	"github.com/miekg/pkcs11"
 	"github.com/oces-pki/oces/internal/softhsmtest"
 	"os/exec"
 	"sync"
@@ -56,7 +51,6 @@ type env struct {
 	wrapToken string   // the token of the wrapping key
 }
 
-var wrapSeq atomic.Int64
 
 // newEnv wires a Service to a CA on a fresh SoftHSM token and bbolt file,
 // with its pepper, code card and code app keys in the token.
@@ -89,7 +83,7 @@ func newSigningEnvWith(t testing.TB, alg hsm.KeyAlgorithm, level cades.Level, ma
 		t.Fatal(err)
 	}
 	// The wrapping key is the security officer's, in a token of its own.
-	tokenURI, soPIN := soToken(t)
+	tokenURI, soPIN := softhsmtest.NewSO(t, "cwrap")
 	wrapURI := strings.Replace(tokenURI, "?", ";object=citizen-wrap?", 1)
 	if err := p.HSM.GenerateWrappingKey(context.Background(), wrapURI, soPIN); err != nil {
 		t.Fatal(err)
@@ -226,50 +220,3 @@ func pkcs11List(t *testing.T, e *env) string {
 	return string(out)
 }
 
-func soToken(t testing.TB) (uri, soPIN string) {
-	t.Helper()
-	tok := softhsmtest.New(t) // the process-wide SoftHSM set-up
-	c := pkcs11.New(tok.Module())
-	if err := c.Initialize(); err != nil && err != pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		t.Fatal(err)
-	}
-	slots, err := c.GetSlotList(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var slot uint
-	found := false
-	for _, s := range slots {
-		if info, err := c.GetTokenInfo(s); err == nil && info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
-			slot, found = s, true
-			break
-		}
-	}
-	if !found {
-		t.Skip("no free SoftHSM slot")
-	}
-	label := fmt.Sprintf("cwrap-%d-%d", os.Getpid()%100000, wrapSeq.Add(1))
-	soPIN, pin := "so-pin-1234", "user-pin-1234"
-	if err := c.InitToken(slot, soPIN, label); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseSession(s)
-	if err := c.Login(s, pkcs11.CKU_SO, soPIN); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.InitPIN(s, pin); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Logout(s); err != nil {
-		t.Fatal(err)
-	}
-	pinFile := filepath.Join(t.TempDir(), "pin")
-	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("pkcs11:module-path=%s;token=%s?pin-source=%s", tok.Module(), label, pinFile), soPIN
-}

@@ -6,15 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/miekg/pkcs11"
 
 	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/csc"
@@ -60,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokenURI, soPIN := soToken(t)
+	tokenURI, soPIN := softhsmtest.NewSO(t, "cscwrap")
 	wrapURI := strings.Replace(tokenURI, "?", ";object=wrap?", 1)
 	if err := p.HSM.GenerateWrappingKey(ctx, wrapURI, soPIN); err != nil {
 		t.Fatal(err)
@@ -115,54 +110,4 @@ func (f *fixture) code(t *testing.T, num string) string {
 	return ""
 }
 
-var wrapSeq atomic.Int64
 
-// soToken initialises a token with a known SO PIN for the trusted wrapping
-// key (see hsm's wrap_test.go).
-func soToken(t *testing.T) (uri, soPIN string) {
-	t.Helper()
-	tok := softhsmtest.New(t)
-	c := pkcs11.New(tok.Module())
-	if err := c.Initialize(); err != nil && err != pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		t.Fatal(err)
-	}
-	slots, err := c.GetSlotList(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var slot uint
-	found := false
-	for _, s := range slots {
-		if info, err := c.GetTokenInfo(s); err == nil && info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
-			slot, found = s, true
-			break
-		}
-	}
-	if !found {
-		t.Skip("no free SoftHSM slot")
-	}
-	label := fmt.Sprintf("cscwrap-%d-%d", os.Getpid()%100000, wrapSeq.Add(1))
-	soPIN, pin := "so-pin-1234", "user-pin-1234"
-	if err := c.InitToken(slot, soPIN, label); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseSession(s)
-	if err := c.Login(s, pkcs11.CKU_SO, soPIN); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.InitPIN(s, pin); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Logout(s); err != nil {
-		t.Fatal(err)
-	}
-	pinFile := filepath.Join(t.TempDir(), "pin")
-	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("pkcs11:module-path=%s;token=%s?pin-source=%s", tok.Module(), label, pinFile), soPIN
-}

@@ -31,35 +31,29 @@ func SelfSigned(cert *x509.Certificate) bool {
 // chain is checked on every signature, and a P-384 verification costs a
 // millisecond.
 func (f *Fetcher) signedBy(cert, issuer *x509.Certificate) error {
-	key := string(cert.Signature) + "\x00" + string(issuer.RawSubjectPublicKeyInfo)
-	f.mu.Lock()
-	err, ok := f.verified[key]
-	f.mu.Unlock()
-	if ok {
-		return err
-	}
-	err = cert.CheckSignatureFrom(issuer)
-	f.mu.Lock()
-	if len(f.verified) >= 10_000 {
-		f.verified = map[string]error{}
-	}
-	f.verified[key] = err
-	f.mu.Unlock()
-	return err
+	return f.remember("cert\x00"+string(cert.Signature)+"\x00"+string(issuer.RawSubjectPublicKeyInfo), func() error {
+		return cert.CheckSignatureFrom(issuer)
+	})
 }
 
 // crlSignedBy is signedBy for a CRL: the same CRL is fetched again when
 // its cached answer expires, and the issuing CA's ARL is signed by a
 // P-384 or RSA-4096 root.
 func (f *Fetcher) crlSignedBy(list *x509.RevocationList, issuer *x509.Certificate) error {
-	key := "crl\x00" + string(list.Signature) + "\x00" + string(issuer.RawSubjectPublicKeyInfo)
+	return f.remember("crl\x00"+string(list.Signature)+"\x00"+string(issuer.RawSubjectPublicKeyInfo), func() error {
+		return list.CheckSignatureFrom(issuer)
+	})
+}
+
+// remember runs check once per key and keeps its answer (bounded).
+func (f *Fetcher) remember(key string, check func() error) error {
 	f.mu.Lock()
 	err, ok := f.verified[key]
 	f.mu.Unlock()
 	if ok {
 		return err
 	}
-	err = list.CheckSignatureFrom(issuer)
+	err = check()
 	f.mu.Lock()
 	if len(f.verified) >= 10_000 {
 		f.verified = map[string]error{}
