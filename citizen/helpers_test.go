@@ -51,7 +51,6 @@ type env struct {
 	wrapToken string   // the token of the wrapping key
 }
 
-
 // newEnv wires a Service to a CA on a fresh SoftHSM token and bbolt file,
 // with its pepper, code card and code app keys in the token.
 func newEnv(t testing.TB) *env {
@@ -219,4 +218,3 @@ func pkcs11List(t *testing.T, e *env) string {
 	}
 	return string(out)
 }
-

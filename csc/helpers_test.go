@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/csc"
 	"github.com/oces-pki/oces/hsm"
@@ -109,5 +108,3 @@ func (f *fixture) code(t *testing.T, num string) string {
 	t.Fatalf("no key %s on the card", num)
 	return ""
 }
-
-
