@@ -34,6 +34,7 @@ echo "  SOFTHSM2_CONF=var/hsm/softhsm2.conf ./bin/oces sign --in pades/testdata/
 echo "    --out var/samples/signed.pdf --level B-LTA --key \"\$(cat var/seal/firma.uri)\" --cert var/seal/firma-chain.pem"
 echo "  pdfsig var/samples/signed.pdf      # Certificate issuer is unknown: pdfsig trusts its NSS store, not var/ca/root.pem"
 echo "  SOFTHSM2_CONF=var/hsm/softhsm2.conf ./bin/oces sign extend --level B-LTA var/samples/signed.pdf"
+echo "  ./bin/oces verify var/samples/signed.pdf          # the validation report; --output json for TS 119 102-2 style JSON"
 echo "  SOFTHSM2_CONF=var/hsm/softhsm2.conf ./bin/oces sign --format cades --in README.md --out var/samples/README.p7s \\"
 echo "    --level B-LT --key \"\$(cat var/seal/firma.uri)\" --cert var/seal/firma-chain.pem"
 echo "  openssl cms -verify -binary -inform DER -in var/samples/README.p7s -content README.md -CAfile var/ca/root.pem -purpose any -out /dev/null"
