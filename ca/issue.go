@@ -139,11 +139,19 @@ type auditedError struct{ err error }
 func (e auditedError) Error() string { return e.err.Error() }
 func (e auditedError) Unwrap() error { return e.err }
 
+// afterSignTimeout bounds the writes after a CA signature.
+const afterSignTimeout = 30 * time.Second
+
 // sign runs steps 6 and 7. The audit chain holds "ca.sign.before" from the
 // reservation, and gets "ca.sign.after" with "cert.issue" in the same
 // transaction as the certificate, or "ca.sign.after" with the error.
 func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.Certificate, pub crypto.PublicKey, actor audit.Actor) (*Certificate, error) {
 	serial := prep.Serial
+	// From here the CA key is used: its outcome is stored and recorded
+	// whatever the client does, so the writes do not follow the request's
+	// cancellation (a bounded wait of their own instead).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSignTimeout)
+	defer cancel()
 	fail := func(err error) (*Certificate, error) {
 		c.auditFailure(ctx, actor, audit.ActionSignAfter, serial.String(), err)
 		return nil, auditedError{err}
