@@ -87,8 +87,8 @@ func TestMemory(t *testing.T) {
 	}{
 		{"20 MB of images", func(tb testing.TB) []byte { return bigPDF(tb, 20<<20, false) }},
 		{"20 MB of small objects", func(tb testing.TB) []byte { return bigPDF(tb, 20<<20, true) }},
-		{"small objects in object streams", func(tb testing.TB) []byte {
-			return qpdfTransform(tb, bigPDF(tb, 20<<20, true), "--object-streams=generate")
+		{"70,000 small objects in object streams", func(tb testing.TB) []byte {
+			return qpdfTransform(tb, bigPDF(tb, 10<<20, true), "--object-streams=generate")
 		}},
 	}
 	for _, tt := range tests {
