@@ -2,12 +2,15 @@ package pades
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -119,4 +122,59 @@ func darkPixels(img image.Image, r [4]float64) (in, out int) {
 		}
 	}
 	return in, out
+}
+
+// TestSignExistingField signs an empty signature field a form brought:
+// invisibly (its own appearance kept) and with lines drawn in its widget.
+func TestSignExistingField(t *testing.T) {
+	t.Parallel()
+	orig := genPDF(t, pdfSpec{Form: true, EmptySig: true, Rotate: 0})
+	before, err := mustOpen(t, orig).reader().fieldNames()
+	if err != nil || !before["Underskrift"] {
+		t.Fatalf("fixture fields %v, %v", before, err)
+	}
+	for _, lines := range [][]string{nil, {"Digitally signed by Jens Hansen", "Date: 2026-11-30"}} {
+		t.Run(fmt.Sprintf("%d lines", len(lines)), func(t *testing.T) {
+			t.Parallel()
+			var a *Appearance
+			if lines != nil {
+				a = &Appearance{Lines: lines}
+			}
+			out := signPKCS7(t, mustOpen(t, orig), SignatureOptions{FieldName: "Underskrift", Appearance: a})
+			d := mustOpen(t, out)
+			after, err := d.reader().fieldNames()
+			if err != nil || len(after) != len(before) {
+				t.Errorf("fields %v after %v (%v)", after, before, err)
+			}
+			if s := mustSignatures(t, out); s[0].FieldName != "Underskrift" {
+				t.Errorf("signed field %q", s[0].FieldName)
+			}
+			checkPdfsig(t, out, 1)
+			checkPDFBox(t, out, 1)
+			qpdfCheck(t, out)
+			if lines != nil {
+				img := render(t, needTool(t, "pdftoppm"), out, 1)
+				in, _ := darkPixels(img, [4]float64{300, 841.89 - 170, 520, 841.89 - 100})
+				if in < 300 {
+					t.Errorf("%d dark pixels in the field's widget", in)
+				}
+			}
+			// The field is signed now.
+			err = d.Sign(context.Background(), io.Discard, SignatureOptions{FieldName: "Underskrift"},
+				func(context.Context, []byte) ([]byte, error) { return []byte{0x30, 0}, nil })
+			if err == nil || !strings.Contains(err.Error(), "signed already") {
+				t.Errorf("signing the field twice: %v", err)
+			}
+		})
+	}
+	d := mustOpen(t, orig)
+	for name, opts := range map[string]SignatureOptions{
+		"a text field":                     {FieldName: "Navn"},
+		"a place for a field that has one": {FieldName: "Underskrift", Appearance: &Appearance{Page: 1, Rect: [4]float64{0, 0, 100, 100}}},
+	} {
+		err := d.Sign(context.Background(), io.Discard, opts, func(context.Context, []byte) ([]byte, error) { return []byte{0x30, 0}, nil })
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
 }

@@ -11,7 +11,8 @@
 //
 //   - B-B and B-T (EN 319 142-1 clause 6): Document.Sign adds a
 //     signature field with its widget annotation (ISO 32000-1 12.7.4.5,
-//     12.5.6.19) and a signature dictionary (ISO 32000-1 12.8.1, Table 252)
+//     12.5.6.19), or fills an empty signature field the form has, and a
+//     signature dictionary (ISO 32000-1 12.8.1, Table 252)
 //     with /Filter /Adobe.PPKLite, /SubFilter /ETSI.CAdES.detached, a
 //     /ByteRange that covers the whole file except the /Contents value, and
 //     the signing time in /M (PAdES baseline signatures carry it there, not
@@ -20,9 +21,14 @@
 //   - Certification signatures (ISO 32000-1 12.8.2.2; ISO 32000-2 12.8.2.2):
 //     SignatureOptions.DocMDP makes the first signature of a document a
 //     certification signature with a DocMDP transform and /Perms /DocMDP in
-//     the catalog.
+//     the catalog. Under P=1 a later signature is refused (ErrDocMDP); a DSS
+//     or a document time-stamp is permitted under any P: incremental updates
+//     that only add those are not changes (ISO 32000-2 12.8.2.2.2, Table
+//     257, P), which is what lets PAdES raise a certified document to B-LT
+//     and B-LTA.
 //   - B-LT (EN 319 142-1 clause 6): Document.AddDSS adds or extends the
-//     Document Security Store (ISO 32000-2 12.8.4.3, Tables 261 and 262).
+//     Document Security Store (ISO 32000-2 12.8.4.3, Tables 261 and 262);
+//     Document.VRIKey names a signature's /VRI entry.
 //   - B-LTA (EN 319 142-1 clause 6): Document.AddDocTimeStamp adds a
 //     document time-stamp (ISO 32000-2 12.8.5, Table 263) with /SubFilter
 //     /ETSI.RFC3161.

@@ -83,7 +83,75 @@ func (d *reader) addSigField(u *update, fieldName string, sigRef types.IndirectR
 	if err := d.addAnnot(u, pageRef, page, widgetRef); err != nil {
 		return err
 	}
-	return d.addToForm(u, widgetRef)
+	return d.addToForm(u, widgetRef, true)
+}
+
+// fillSigField signs an existing empty signature field (ISO 32000-1
+// 12.7.4.5): its /V becomes sigRef; with lines to draw, its widget gets a
+// new normal appearance in its own rectangle, else it keeps its own.
+func (d *reader) fillSigField(u *update, f field, sigRef types.IndirectRef, a *Appearance) error {
+	fd := copyDict(f.dict)
+	fd["V"] = sigRef
+	if a != nil {
+		// The widget: the field itself when merged, else its first kid.
+		wRef, wd := f.ref, fd
+		if name(d.resolve(f.dict["Subtype"])) != "Widget" {
+			kids, _ := d.resolve(f.dict["Kids"]).(types.Array)
+			var ok bool
+			if len(kids) > 0 {
+				wRef, ok = kids[0].(types.IndirectRef)
+			}
+			if !ok || d.dict(wRef) == nil {
+				return fmt.Errorf("%w: the signature field %q has no widget", ErrMalformed, f.name)
+			}
+			wd = copyDict(d.dict(wRef))
+		}
+		rect, ok := d.resolve(wd["Rect"]).(types.Array)
+		var r [4]float64
+		for i := 0; ok && i < 4 && len(rect) == 4; i++ {
+			r[i], ok = number(d.resolve(rect[i]))
+		}
+		llx, urx := min(r[0], r[2]), max(r[0], r[2])
+		lly, ury := min(r[1], r[3]), max(r[1], r[3])
+		if !ok || len(rect) != 4 || urx-llx < 1 || ury-lly < 1 {
+			return fmt.Errorf("pades: the signature field %q has no rectangle to draw in", f.name)
+		}
+		rot := d.rotation(d.dict(d.widgetPage(wRef, wd)))
+		if rot != 0 {
+			wd["MK"] = types.Dict{"R": types.Integer(rot)}
+		}
+		apRef := u.alloc()
+		wd["AP"] = types.Dict{"N": apRef}
+		drawn := *a
+		drawn.Rect = [4]float64{llx, lly, urx, ury}
+		if err := u.putAppearance(apRef, &drawn, rot); err != nil {
+			return err
+		}
+		if wRef != f.ref {
+			if err := u.putDict(wRef, wd, "Type", "Subtype"); err != nil {
+				return err
+			}
+		}
+	}
+	if err := u.putDict(f.ref, fd, "Type", "Subtype", "FT", "T", "V"); err != nil {
+		return err
+	}
+	return d.addToForm(u, f.ref, false)
+}
+
+// widgetPage returns the page a widget is on: its /P, or the page whose
+// /Annots lists it.
+func (d *reader) widgetPage(wRef types.IndirectRef, wd types.Dict) types.IndirectRef {
+	if p, ok := wd["P"].(types.IndirectRef); ok {
+		return p
+	}
+	for _, p := range d.pages {
+		annots, _ := d.resolve(d.dict(p)["Annots"]).(types.Array)
+		if containsRef(annots, wRef) {
+			return p
+		}
+	}
+	return types.IndirectRef{}
 }
 
 // rotation returns the page's /Rotate, inherited (ISO 32000-1 7.7.3.4),
@@ -119,13 +187,17 @@ func (d *reader) addAnnot(u *update, pageRef types.IndirectRef, page types.Dict,
 	}
 }
 
-// addToForm adds the field to /AcroForm /Fields and sets /SigFlags 3
-// (ISO 32000-1 12.7.2, Tables 218 and 219), creating the AcroForm if need be.
-func (d *reader) addToForm(u *update, fieldRef types.IndirectRef) error {
+// addToForm sets /SigFlags 3 (ISO 32000-1 12.7.2, Tables 218 and 219)
+// and, with add, adds the field to /AcroForm /Fields, creating the AcroForm
+// if need be.
+func (d *reader) addToForm(u *update, fieldRef types.IndirectRef, add bool) error {
 	change := func(form types.Dict) (types.Dict, error) {
 		f := copyDict(form)
 		flags, _ := integer(d.resolve(form["SigFlags"]))
 		f["SigFlags"] = types.Integer(flags | 3)
+		if !add {
+			return f, nil
+		}
 		switch fl := form["Fields"].(type) {
 		case types.IndirectRef:
 			arr, _ := d.resolve(fl).(types.Array)

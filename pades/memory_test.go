@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,8 +87,8 @@ func TestMemory(t *testing.T) {
 	}{
 		{"20 MB of images", func(tb testing.TB) []byte { return bigPDF(tb, 20<<20, false) }},
 		{"20 MB of small objects", func(tb testing.TB) []byte { return bigPDF(tb, 20<<20, true) }},
-		{"small objects in object streams", func(tb testing.TB) []byte {
-			return qpdfTransform(tb, bigPDF(tb, 20<<20, true), "--object-streams=generate")
+		{"70,000 small objects in object streams", func(tb testing.TB) []byte {
+			return qpdfTransform(tb, bigPDF(tb, 10<<20, true), "--object-streams=generate")
 		}},
 	}
 	for _, tt := range tests {
@@ -160,4 +161,27 @@ func TestMemoryChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+}
+
+// BenchmarkSign opens and signs a 20 MiB file of many small objects, the
+// harder case for the reader; the callback returns a fixed DER at once.
+func BenchmarkSign(b *testing.B) {
+	for _, objects := range []bool{false, true} {
+		data := bigPDF(b, 20<<20, objects)
+		der := []byte{0x30, 0x03, 1, 2, 3}
+		b.Run(fmt.Sprintf("objects=%v", objects), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d, err := Open(data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := d.Sign(context.Background(), io.Discard, SignatureOptions{SigningTime: fixedTime},
+					func(context.Context, []byte) ([]byte, error) { return der, nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -27,6 +27,7 @@ const (
 type objStm struct {
 	content []byte
 	first   int64
+	nums    []int64 // object numbers, in order
 	offs    []int64 // of each object, from first
 }
 
@@ -160,6 +161,9 @@ func (o *objects) fromStream(num int, e xent) (types.Object, error) {
 	if i >= len(stm.offs) {
 		return nil, fmt.Errorf("%w: object %d is entry %d of object stream %d, which has %d", ErrMalformed, num, i, e.off, len(stm.offs))
 	}
+	if stm.nums[i] != int64(num) {
+		return nil, fmt.Errorf("%w: entry %d of object stream %d is object %d, not %d", ErrMalformed, i, e.off, stm.nums[i], num)
+	}
 	start := stm.first + stm.offs[i]
 	end := int64(len(stm.content))
 	if i+1 < len(stm.offs) && stm.offs[i+1] >= stm.offs[i] {
@@ -219,15 +223,16 @@ func (o *objects) objectStream(num int64) (*objStm, error) {
 func splitObjStm(d types.Dict, content []byte) (*objStm, error) {
 	n, ok1 := integer(d["N"])
 	first, ok2 := integer(d["First"])
-	if !ok1 || !ok2 || n < 0 || n > int64(len(content))/2 || first < 0 || first > int64(len(content)) {
+	// Each header pair takes at least three bytes ("1 0"), plus a space.
+	if !ok1 || !ok2 || first < 0 || first > int64(len(content)) || n < 0 || n > first/3+1 || n > maxObjects {
 		return nil, fmt.Errorf("bad /N or /First")
 	}
-	stm := &objStm{content: content, first: first, offs: make([]int64, n)}
+	stm := &objStm{content: content, first: first, nums: make([]int64, n), offs: make([]int64, n)}
 	head := content[:first]
 	p := int64(0)
 	for i := range stm.offs {
 		var ok bool
-		if _, p, ok = readInt(head, skipSpace(head, p)); !ok {
+		if stm.nums[i], p, ok = readInt(head, skipSpace(head, p)); !ok {
 			return nil, fmt.Errorf("bad header")
 		}
 		if stm.offs[i], p, ok = readInt(head, skipSpace(head, p)); !ok || first+stm.offs[i] > int64(len(content)) {

@@ -25,6 +25,7 @@ type pdfSpec struct {
 	Rotate         int    // page rotation
 	Image          bool   // an image XObject on every page
 	Form           bool   // an AcroForm with a text field; /Fields an indirect array
+	EmptySig       bool   // with Form: an unsigned signature field "Underskrift" on page 1
 	AnnotsRef      bool   // page 1 has a link in an indirect /Annots array
 	Info           bool   // a document information dictionary
 	NoID           bool   // no /ID in the trailer
@@ -91,9 +92,12 @@ func genPDF(tb testing.TB, s pdfSpec) []byte {
 	if s.Rotate != 0 {
 		inherited += fmt.Sprintf(" /Rotate %d", s.Rotate)
 	}
-	var formField int
+	var formField, sigField int
 	if s.Form {
 		formField = w.reserve()
+	}
+	if s.Form && s.EmptySig {
+		sigField = w.reserve()
 	}
 	// Pages, grouped under intermediate nodes when Tree is set.
 	var leaves []int
@@ -128,7 +132,11 @@ func genPDF(tb testing.TB, s pdfSpec) []byte {
 			dict += fmt.Sprintf(" /Annots %d 0 R", annots)
 		}
 		if i == 0 && s.Form {
-			dict += fmt.Sprintf(" /Annots [%d 0 R]", formField)
+			if sigField != 0 {
+				dict += fmt.Sprintf(" /Annots [%d 0 R %d 0 R]", formField, sigField)
+			} else {
+				dict += fmt.Sprintf(" /Annots [%d 0 R]", formField)
+			}
 		}
 		w.set(p, dict+" >>")
 		leaves = append(leaves, p)
@@ -166,7 +174,12 @@ func genPDF(tb testing.TB, s pdfSpec) []byte {
 	}
 	if s.Form {
 		w.set(formField, fmt.Sprintf("<< /Type /Annot /Subtype /Widget /FT /Tx /T (Navn) /V (Jens Hansen) /Rect [72 600 300 620] /P %d 0 R /F 4 /DA (/Helv 12 Tf 0 g) >>", leaves[0]))
-		fields := w.add(fmt.Sprintf("[%d 0 R]", formField))
+		fieldList := fmt.Sprintf("%d 0 R", formField)
+		if sigField != 0 {
+			w.set(sigField, fmt.Sprintf("<< /Type /Annot /Subtype /Widget /FT /Sig /T (Underskrift) /Rect [300 100 520 170] /P %d 0 R /F 4 >>", leaves[0]))
+			fieldList += fmt.Sprintf(" %d 0 R", sigField)
+		}
+		fields := w.add("[" + fieldList + "]")
 		helv := w.add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
 		acroForm = w.add(fmt.Sprintf("<< /Fields %d 0 R /DA (/Helv 0 Tf 0 g) /DR << /Font << /Helv %d 0 R >> >> >>", fields, helv))
 		cat += fmt.Sprintf(" /AcroForm %d 0 R", acroForm)

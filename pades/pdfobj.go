@@ -276,6 +276,17 @@ func integer(o types.Object) (int64, bool) {
 	return 0, false
 }
 
+// number returns o as a real number.
+func number(o types.Object) (float64, bool) {
+	switch v := o.(type) {
+	case types.Integer:
+		return float64(v), true
+	case types.Float:
+		return float64(v), true
+	}
+	return 0, false
+}
+
 // copyDict returns a shallow copy of d, for a changed version of an object.
 func copyDict(d types.Dict) types.Dict {
 	c := make(types.Dict, len(d)+2)

@@ -33,7 +33,7 @@ type ContentsFunc func(ctx context.Context, digest []byte) ([]byte, error)
 // SignatureOptions describe a signature for Sign.
 type SignatureOptions struct {
 	Hash                                crypto.Hash // of the ByteRange; default SHA-256
-	FieldName                           string      // default "Signature<n>", unique in the form
+	FieldName                           string      // default "Signature<n>"; an empty signature field of that name is signed, else it must be unique
 	Name, Reason, Location, ContactInfo string
 	SigningTime                         time.Time   // /M (PAdES: no signing-time attribute in the CMS, /M instead); zero: now
 	SubFilter                           string      // default "ETSI.CAdES.detached"
@@ -59,7 +59,10 @@ type TimeStampOptions struct {
 // Sign writes to w the original file byte for byte followed by one
 // incremental update with a signature field (added to /AcroForm /Fields,
 // /SigFlags 3), its widget (added to the page's /Annots) and the signature
-// dictionary (ISO 32000-1 12.8.1): /Type /Sig, /Filter /Adobe.PPKLite,
+// dictionary (ISO 32000-1 12.8.1). When opts.FieldName names an existing
+// empty signature field, that field is signed instead, in its own widget
+// (Appearance.Lines drawn in its rectangle, if given). The signature
+// dictionary has /Type /Sig, /Filter /Adobe.PPKLite,
 // /SubFilter, /ByteRange covering everything but /Contents, /M, /Contents.
 // It hashes the ByteRange and calls contents once; if the DER does not fit
 // ContentsSize it rebuilds the update with the real size plus a small margin
@@ -185,13 +188,13 @@ func (d *reader) writeSigned(ctx context.Context, w io.Writer, job signJob, cont
 	if size < 0 || size > maxContentsSize {
 		return fmt.Errorf("pades: ContentsSize %d: must be between 1 and %d", size, maxContentsSize)
 	}
-	name, err := d.newFieldName(job.field)
+	target, err := d.sigTarget(job.field, job.appearance)
 	if err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
 		// 1. Build the whole update with a /Contents hole of size bytes.
-		u, s, err := d.buildSigned(job, name, size)
+		u, s, err := d.buildSigned(job, target, size)
 		if err != nil {
 			return err
 		}
@@ -235,14 +238,19 @@ func (d *reader) writeSigned(ctx context.Context, w io.Writer, job signJob, cont
 
 // buildSigned writes the update for job with a hole of size bytes and
 // patches its /ByteRange.
-func (d *reader) buildSigned(job signJob, fieldName string, size int) (*update, *slot, error) {
+func (d *reader) buildSigned(job signJob, target sigTarget, size int) (*update, *slot, error) {
 	u := d.newUpdate()
 	sigRef := u.alloc()
 	s, err := u.putSigDict(sigRef, job.dict, size)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := d.addSigField(u, fieldName, sigRef, job.appearance); err != nil {
+	if target.field != nil {
+		err = d.fillSigField(u, *target.field, sigRef, job.appearance)
+	} else {
+		err = d.addSigField(u, target.name, sigRef, job.appearance)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	if job.docMDP != 0 {
@@ -308,26 +316,54 @@ func (u *update) putSigDict(r types.IndirectRef, dict types.Dict, size int) (*sl
 	return s, nil
 }
 
-// newFieldName returns want, checked unique, or the first free
-// "Signature<n>".
-func (d *reader) newFieldName(want string) (string, error) {
+// sigTarget is where a signature goes: a new field of that name, or an
+// existing empty signature field.
+type sigTarget struct {
+	name  string
+	field *field
+}
+
+// sigTarget returns an existing empty signature field named want, or a new
+// field name: want, checked unique, or the first free "Signature<n>".
+func (d *reader) sigTarget(want string, a *Appearance) (sigTarget, error) {
+	fs, err := d.fields()
+	if err != nil {
+		return sigTarget{}, err
+	}
 	names, err := d.fieldNames()
 	if err != nil {
-		return "", err
+		return sigTarget{}, err
 	}
-	if want != "" {
-		// ISO 32000-1 12.7.3.2: a partial field name has no period.
-		if strings.Contains(want, ".") {
-			return "", fmt.Errorf("pades: field name %q: a field name has no period", want)
-		}
-		if names[want] {
-			return "", fmt.Errorf("pades: a form field named %q exists", want)
-		}
-		return want, nil
-	}
-	for n := 1; ; n++ {
-		if s := "Signature" + strconv.Itoa(n); !names[s] {
-			return s, nil
+	if want == "" {
+		for n := 1; ; n++ {
+			if s := "Signature" + strconv.Itoa(n); !names[s] {
+				return sigTarget{name: s}, nil
+			}
 		}
 	}
+	// ISO 32000-1 12.7.3.2: a partial field name has no period.
+	if strings.Contains(want, ".") {
+		return sigTarget{}, fmt.Errorf("pades: field name %q: a field name has no period", want)
+	}
+	for i := range fs {
+		f := &fs[i]
+		if f.name != want {
+			continue
+		}
+		switch {
+		case f.ftype != "Sig":
+			return sigTarget{}, fmt.Errorf("pades: a form field named %q exists and is not a signature field", want)
+		case d.resolve(f.dict["V"]) != nil:
+			return sigTarget{}, fmt.Errorf("pades: the signature field %q is signed already", want)
+		case f.ref.ObjectNumber == 0:
+			return sigTarget{}, fmt.Errorf("%w: the signature field %q is a direct object", ErrMalformed, want)
+		case a != nil && (a.Page != 0 || a.Rect != [4]float64{}):
+			return sigTarget{}, fmt.Errorf("pades: the signature field %q exists: its widget sets page and rectangle; leave Appearance.Page and Rect zero", want)
+		}
+		return sigTarget{field: f}, nil
+	}
+	if names[want] {
+		return sigTarget{}, fmt.Errorf("pades: a form field named %q exists", want)
+	}
+	return sigTarget{name: want}, nil
 }
