@@ -125,7 +125,7 @@ func newTmpfsVolume(tb testing.TB, e *env) *tmpfsVolume {
 	return v
 }
 
-func (v *tmpfsVolume) path() string                 { return filepath.Join(v.dir, "oces.db") }
+func (v *tmpfsVolume) path() string                  { return filepath.Join(v.dir, "oces.db") }
 func (v *tmpfsVolume) fill(tb testing.TB, _ *served) { fill(tb, filepath.Join(v.dir, "filler")) }
 func (v *tmpfsVolume) free(tb testing.TB, _ *served) {
 	tb.Helper()
