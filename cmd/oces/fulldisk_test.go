@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,34 +16,41 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// TestFullDisk (issue 15, part 6) puts the store on a small tmpfs, fills
-// the volume while four clients issue and revoke, and frees it again. While
-// the volume is full every refusal must be 503; once space is back the
-// same process must serve again; and afterwards every acknowledged
-// certificate is stored byte for byte, OCSP agrees with the store, bbolt's
-// consistency check passes and the audit chain verifies.
+// TestFullDisk (issue 15, part 6) fills the store's volume while four
+// clients issue and revoke, and frees it again. While the volume is full
+// every refusal must be 503; once space is back the same process must serve
+// again; and afterwards every acknowledged certificate is stored byte for
+// byte, OCSP agrees with the store, bbolt's consistency check passes and
+// the audit chain verifies.
 //
-// Mounting needs root (CAP_SYS_ADMIN); elsewhere the test is skipped.
+// As root the store is on a 16 MiB tmpfs, filled with a file and freed by
+// removing it. Elsewhere (or with OCES_FULLDISK=fsize) the fallback lowers
+// the server's RLIMIT_FSIZE to the store file's size with prlimit(1): a
+// write that would grow the file fails with EFBIG, as one on a full disk
+// fails with ENOSPC (Go ignores SIGXFSZ); raising the limit frees it.
 func TestFullDisk(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs for the store needs root; run make reliability as root, or see docs/reliability.md")
-	}
 	e := newEnv(t, "p-256")
-	vol := e.path("vol")
-	mountTmpfs(t, vol, "16m")
-	if err := os.Rename(e.path("oces.db"), filepath.Join(vol, "oces.db")); err != nil {
-		// Across file systems: copy instead.
-		if out, err := exec.Command("cp", e.path("oces.db"), filepath.Join(vol, "oces.db")).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v %s", err, out)
+	mode := os.Getenv("OCES_FULLDISK")
+	if mode == "" {
+		mode = "tmpfs"
+		if os.Geteuid() != 0 {
+			mode = "fsize"
 		}
-		_ = os.Remove(e.path("oces.db"))
 	}
-	cfg, err := os.ReadFile(e.path("oces.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	var vol volume
+	switch mode {
+	case "tmpfs":
+		vol = newTmpfsVolume(t, e)
+	case "fsize":
+		vol = &fsizeVolume{db: e.path("oces.db")}
+		if _, err := exec.LookPath("prlimit"); err != nil {
+			t.Skip("prlimit (util-linux) not installed, and mounting a tmpfs needs root")
+		}
+	default:
+		t.Fatalf("OCES_FULLDISK=%q: want tmpfs or fsize", mode)
 	}
-	e.write("oces.yaml", strings.Replace(string(cfg), "store: {path: oces.db}", "store: {path: vol/oces.db}", 1))
+	t.Logf("full disk by %s", mode)
 	s := e.serve()
 	pid := s.cmd.Process.Pid
 
@@ -53,16 +61,13 @@ func TestFullDisk(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		wait := load(ctx, t, e, 4, a)
 		time.Sleep(300 * time.Millisecond)
-		filler := filepath.Join(vol, "filler")
-		fill(t, filler)
+		vol.fill(t, s)
 		full := time.Now()
 		time.Sleep(1500 * time.Millisecond)
 		fullCerts, _ := a.count()
 		healthz, _, _ := quickGet("http://" + s.public + "/healthz")
 		readyz, _, _ := quickGet("http://" + s.public + "/readyz")
-		if err := os.Remove(filler); err != nil {
-			t.Fatal(err)
-		}
+		vol.free(t, s)
 		freed := time.Now()
 		recovered := waitForSuccess(a, freed, 20*time.Second)
 		time.Sleep(300 * time.Millisecond)
@@ -88,9 +93,71 @@ func TestFullDisk(t *testing.T) {
 	n := checkAcked(t, e, s, all)
 	t.Logf("after the full disks: %d certificates listed, every acknowledged one byte for byte, OCSP agrees", n)
 	s.stop()
-	checkBolt(t, filepath.Join(vol, "oces.db"))
+	checkBolt(t, vol.path())
 	if out, errOut, code := e.run("audit", "verify"); code != 0 || !strings.Contains(out, "intact") {
 		t.Errorf("oces audit verify after the full disks: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// volume is the store's volume, which a test can fill and free.
+type volume interface {
+	fill(tb testing.TB, s *served)
+	free(tb testing.TB, s *served)
+	path() string // of the store file
+}
+
+// tmpfsVolume is a 16 MiB tmpfs holding the store.
+type tmpfsVolume struct{ dir string }
+
+// newTmpfsVolume mounts the tmpfs and moves e's store onto it.
+func newTmpfsVolume(tb testing.TB, e *env) *tmpfsVolume {
+	tb.Helper()
+	v := &tmpfsVolume{dir: e.path("vol")}
+	mountTmpfs(tb, v.dir, "16m")
+	if out, err := exec.Command("mv", e.path("oces.db"), v.path()).CombinedOutput(); err != nil {
+		tb.Fatalf("mv: %v %s", err, out)
+	}
+	cfg, err := os.ReadFile(e.path("oces.yaml"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.write("oces.yaml", strings.Replace(string(cfg), "store: {path: oces.db}", "store: {path: vol/oces.db}", 1))
+	return v
+}
+
+func (v *tmpfsVolume) path() string                  { return filepath.Join(v.dir, "oces.db") }
+func (v *tmpfsVolume) fill(tb testing.TB, _ *served) { fill(tb, filepath.Join(v.dir, "filler")) }
+func (v *tmpfsVolume) free(tb testing.TB, _ *served) {
+	tb.Helper()
+	if err := os.Remove(filepath.Join(v.dir, "filler")); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// fsizeVolume stands for a full disk by the server's file size limit.
+type fsizeVolume struct{ db string }
+
+func (v *fsizeVolume) path() string { return v.db }
+
+func (v *fsizeVolume) fill(tb testing.TB, s *served) {
+	tb.Helper()
+	fi, err := os.Stat(v.db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	prlimitFsize(tb, s.cmd.Process.Pid, fmt.Sprint(fi.Size()))
+}
+
+func (v *fsizeVolume) free(tb testing.TB, s *served) {
+	tb.Helper()
+	prlimitFsize(tb, s.cmd.Process.Pid, "unlimited")
+}
+
+// prlimitFsize sets the soft RLIMIT_FSIZE of pid (the hard limit stays).
+func prlimitFsize(tb testing.TB, pid int, soft string) {
+	tb.Helper()
+	if out, err := exec.Command("prlimit", "--pid", fmt.Sprint(pid), "--fsize="+soft+":").CombinedOutput(); err != nil {
+		tb.Fatalf("prlimit --fsize=%s: %v %s", soft, err, out)
 	}
 }
 
@@ -102,7 +169,7 @@ func mountTmpfs(tb testing.TB, dir, size string) {
 		tb.Fatal(err)
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
-		tb.Skipf("mounting a tmpfs at %s: %v (needs CAP_SYS_ADMIN)", dir, err)
+		tb.Skipf("mounting a tmpfs at %s: %v (needs CAP_SYS_ADMIN; OCES_FULLDISK=fsize runs the fallback)", dir, err)
 	}
 	tb.Cleanup(func() {
 		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
