@@ -124,13 +124,8 @@ type infoRequest struct {
 // credentialsInfo answers section 11.5.
 func (a *API) credentialsInfo(w http.ResponseWriter, r *http.Request, _ string) {
 	var req infoRequest
-	if err := a.decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	userID, oneTime, err := parseCredential(req.CredentialID)
-	if err != nil {
-		a.fail(w, r, err)
+	userID, oneTime, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
+	if !ok {
 		return
 	}
 	if ok, err := a.citizens.Enrolled(r.Context(), userID); err != nil || !ok {
@@ -202,13 +197,8 @@ type authorizeRequest struct {
 // authorize answers section 11.6 in explicit mode.
 func (a *API) authorize(w http.ResponseWriter, r *http.Request, client string) {
 	var req authorizeRequest
-	if err := a.decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	userID, _, err := parseCredential(req.CredentialID)
-	if err != nil {
-		a.fail(w, r, err)
+	userID, _, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
+	if !ok {
 		return
 	}
 	hashes, err := decodeHashes(req.Hashes, req.HashAlgorithmOID)
@@ -240,13 +230,8 @@ type signHashRequest struct {
 // signHash answers section 11.9 with the long-term credential.
 func (a *API) signHash(w http.ResponseWriter, r *http.Request, _ string) {
 	var req signHashRequest
-	if err := a.decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	userID, oneTime, err := parseCredential(req.CredentialID)
-	if err != nil {
-		a.fail(w, r, err)
+	userID, oneTime, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
+	if !ok {
 		return
 	}
 	if oneTime {
@@ -297,13 +282,8 @@ type signDocRequest struct {
 // CAdES ("C"), at B-LTA, with the long-term credential or the one-time one.
 func (a *API) signDoc(w http.ResponseWriter, r *http.Request, _ string) {
 	var req signDocRequest
-	if err := a.decode(w, r, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	userID, oneTime, err := parseCredential(req.CredentialID)
-	if err != nil {
-		a.fail(w, r, err)
+	userID, oneTime, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
+	if !ok {
 		return
 	}
 	if oneTime != (req.SignatureQualifier == QualifierQES) {
@@ -376,4 +356,19 @@ func decodeHashes(in []string, oid string) ([][]byte, error) {
 		out[i] = b
 	}
 	return out, nil
+}
+
+// credentialRequest decodes a request body naming a credential and parses
+// the credential's ID; on failure it has answered and ok is false.
+func (a *API) credentialRequest(w http.ResponseWriter, r *http.Request, req any, credentialID *string) (userID string, oneTime, ok bool) {
+	if err := a.decode(w, r, req); err != nil {
+		a.fail(w, r, err)
+		return "", false, false
+	}
+	userID, oneTime, err := parseCredential(*credentialID)
+	if err != nil {
+		a.fail(w, r, err)
+		return "", false, false
+	}
+	return userID, oneTime, true
 }

@@ -82,29 +82,9 @@ func (h *HSM) Open(ctx context.Context, keyURI string, sealed, aad []byte) ([]by
 }
 
 func (h *HSM) gcm(ctx context.Context, keyURI string, iv, aad, in []byte, encrypt bool) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	r, err := h.secret(keyURI)
-	if err != nil {
-		return nil, err
-	}
-	var out []byte
-	err = r.t.do(func(st *tokenState) error {
-		if st.aux == nil {
-			return errRawClosed
-		}
-		key, err := r.handle(st)
-		if err != nil {
-			return err
-		}
-		out, err = st.aux.gcm(key, iv, aad, in, encrypt)
-		return err
+	return h.withSecret(ctx, keyURI, "AES-GCM", func(aux *rawToken, key pkcs11.ObjectHandle) ([]byte, error) {
+		return aux.gcm(key, iv, aad, in, encrypt)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("hsm: AES-GCM with key %s: %w", r.ref.name(), err)
-	}
-	return out, nil
 }
 
 // generateKey runs C_GenerateKey with mech and template.

@@ -50,6 +50,15 @@ func (h *HSM) GenerateSecret(ctx context.Context, keyURI string) error {
 // MAC computes HMAC-SHA256 of data inside the token with the secret the URI
 // names. The key handle is looked up once and cached.
 func (h *HSM) MAC(ctx context.Context, keyURI string, data []byte) ([]byte, error) {
+	return h.withSecret(ctx, keyURI, "computing HMAC", func(aux *rawToken, key pkcs11.ObjectHandle) ([]byte, error) {
+		return aux.hmacSHA256(key, data)
+	})
+}
+
+// withSecret runs op with the raw token and the cached handle of the
+// secret keyURI names, through the token's recovery (a lost session or
+// handle is reopened and op retried).
+func (h *HSM) withSecret(ctx context.Context, keyURI, what string, op func(*rawToken, pkcs11.ObjectHandle) ([]byte, error)) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -57,7 +66,7 @@ func (h *HSM) MAC(ctx context.Context, keyURI string, data []byte) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	var sum []byte
+	var out []byte
 	err = r.t.do(func(st *tokenState) error {
 		if st.aux == nil {
 			return errRawClosed
@@ -66,13 +75,13 @@ func (h *HSM) MAC(ctx context.Context, keyURI string, data []byte) ([]byte, erro
 		if err != nil {
 			return err
 		}
-		sum, err = st.aux.hmacSHA256(key, data)
+		out, err = op(st.aux, key)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("hsm: computing HMAC with key %s: %w", r.ref.name(), err)
+		return nil, fmt.Errorf("hsm: %s with key %s: %w", what, r.ref.name(), err)
 	}
-	return sum, nil
+	return out, nil
 }
 
 // secret returns the cached secretRef for keyURI.

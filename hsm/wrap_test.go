@@ -5,9 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,58 +14,9 @@ import (
 	"github.com/oces-pki/oces/internal/softhsmtest"
 )
 
-// soToken initialises a token of its own with a known SO PIN (softhsmtest
-// keeps its SO PINs to itself), in the module this process already loaded,
-// and returns its token URI, the SO PIN and a raw context on it.
-func soToken(t *testing.T) (uri, soPIN string, c *pkcs11.Ctx, slot uint) {
-	t.Helper()
-	tok := softhsmtest.New(t) // the process-wide SoftHSM set-up
-	c = pkcs11.New(tok.Module())
-	if err := c.Initialize(); err != nil && err != pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		t.Fatal(err)
-	}
-	slots, err := c.GetSlotList(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, s := range slots {
-		if info, err := c.GetTokenInfo(s); err == nil && info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
-			slot, found = s, true
-			break
-		}
-	}
-	if !found {
-		t.Skip("no free SoftHSM slot")
-	}
-	label := fmt.Sprintf("wrap-%d", os.Getpid()%100000)
-	soPIN, pin := "so-pin-1234", "user-pin-1234"
-	if err := c.InitToken(slot, soPIN, label); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseSession(s)
-	if err := c.Login(s, pkcs11.CKU_SO, soPIN); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.InitPIN(s, pin); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Logout(s); err != nil {
-		t.Fatal(err)
-	}
-	pinFile := filepath.Join(t.TempDir(), "pin")
-	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("pkcs11:module-path=%s;token=%s?pin-source=%s", tok.Module(), label, pinFile), soPIN, c, slot
-}
-
 func TestWrappedKey(t *testing.T) {
-	tokenURI, soPIN, c, slot := soToken(t)
+	so := softhsmtest.NewSOToken(t, "wrap")
+	tokenURI, soPIN, c, slot := so.URI, so.SOPIN, so.Ctx, so.Slot
 	wrapURI := strings.Replace(tokenURI, "?", ";object=wrap?", 1)
 	h := hsm.New(nil)
 	defer h.Close()

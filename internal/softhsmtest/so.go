@@ -12,11 +12,28 @@ import (
 
 var soSeq atomic.Int64
 
+// SOToken is a token whose security officer PIN the test knows, with a
+// raw PKCS#11 context on the module this process loaded.
+type SOToken struct {
+	URI   string // the token's URI, with a pin-source for the user PIN
+	SOPIN string
+	Ctx   *pkcs11.Ctx
+	Slot  uint
+}
+
 // NewSO initialises a token of its own on a free slot with a security
 // officer PIN the test knows (New keeps its SO PIN to itself), for keys
 // only the SO may make, such as a CKA_TRUSTED wrapping key. It returns the
 // token's URI (with a pin-source for the user PIN) and the SO PIN.
 func NewSO(tb testing.TB, prefix string) (uri, soPIN string) {
+	tb.Helper()
+	t := NewSOToken(tb, prefix)
+	return t.URI, t.SOPIN
+}
+
+// NewSOToken is NewSO with the raw context and slot, for tests that look
+// at the token's objects themselves.
+func NewSOToken(tb testing.TB, prefix string) *SOToken {
 	tb.Helper()
 	tok := New(tb) // the process-wide SoftHSM set-up
 	c := pkcs11.New(tok.Module())
@@ -61,5 +78,6 @@ func NewSO(tb testing.TB, prefix string) (uri, soPIN string) {
 	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	return fmt.Sprintf("pkcs11:module-path=%s;token=%s?pin-source=%s", tok.Module(), label, pinFile), soPIN
+	return &SOToken{URI: fmt.Sprintf("pkcs11:module-path=%s;token=%s?pin-source=%s", tok.Module(), label, pinFile),
+		SOPIN: soPIN, Ctx: c, Slot: slot}
 }
