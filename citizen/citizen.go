@@ -214,6 +214,9 @@ type Citizen struct {
 	Lock               Lockout      `json:"lock"`
 	// Certificates are the serials of the citizen's certificates, newest last.
 	Certificates []string `json:"certificates,omitempty"`
+	// CardOrdered is when the citizen ordered a new code card, until
+	// support issues it (NewCard); zero when none is pending.
+	CardOrdered time.Time `json:"card_ordered,omitzero"`
 }
 
 // event is an audit record about the citizen with user ID target.

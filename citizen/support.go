@@ -27,6 +27,9 @@ type Summary struct {
 	Locked             bool      `json:"locked"`
 	FailuresLastHour   int       `json:"failures_last_hour"`
 	Certificates       []string  `json:"certificates,omitempty"`
+	// CardOrdered is when the citizen ordered a new code card that
+	// support has not issued yet ('oces citizen card new').
+	CardOrdered time.Time `json:"card_ordered,omitzero"`
 }
 
 // Show summarises a citizen for support.
@@ -41,6 +44,7 @@ func (s *Service) Show(ctx context.Context, userID string) (*Summary, error) {
 		UserID: c.UserID, PID: c.PID, Name: c.Name, Status: c.Status, MustChangePassword: c.MustChangePassword,
 		CodeApp: c.App != nil, WrongPasswords: c.Lock.WrongPasswords, TemporaryLocks: c.Lock.TempLocks,
 		Locked: c.Lock.Locked, FailuresLastHour: len(c.Lock.Failures), Certificates: c.Certificates,
+		CardOrdered: c.CardOrdered,
 	}
 	if now.Before(c.Lock.LockedUntil) {
 		sum.LockedUntil = c.Lock.LockedUntil.UTC()
@@ -69,7 +73,12 @@ func (s *Service) NewCard(ctx context.Context, userID string, actor audit.Actor)
 			old = c.Card.Serial
 		}
 		c.Card = stored
-		return []audit.Event{s.supportEvent(actor, ActionCardNew, c.UserID, map[string]string{"card": stored.Serial, "replaces": old})}, nil
+		d := map[string]string{"card": stored.Serial, "replaces": old}
+		if !c.CardOrdered.IsZero() { // the citizen's order is fulfilled
+			d["ordered"] = c.CardOrdered.UTC().Format(time.RFC3339)
+			c.CardOrdered = time.Time{}
+		}
+		return []audit.Event{s.supportEvent(actor, ActionCardNew, c.UserID, d)}, nil
 	})
 	if err != nil {
 		return nil, err
