@@ -96,4 +96,3 @@ func TestSelfService(t *testing.T) {
 		t.Fatalf("login with the new password: %v", err)
 	}
 }
-
