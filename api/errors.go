@@ -52,6 +52,15 @@ type errorKind struct {
 var errorTable = []errorKind{
 	{"unauthenticated", ErrUnauthenticated, http.StatusUnauthorized, ExitDenied},
 	{"forbidden", ErrForbidden, http.StatusForbidden, ExitDenied},
+	// Citizens' logins and signatures (the web pages, cmd/oces/web.go).
+	{"citizen.auth_failed", citizen.ErrAuthFailed, http.StatusUnauthorized, ExitDenied},
+	{"citizen.session", citizen.ErrLevel, http.StatusUnauthorized, ExitDenied},
+	{"citizen.card_suspended", citizen.ErrCardSuspended, http.StatusForbidden, ExitDenied},
+	{"citizen.suspended", citizen.ErrSuspended, http.StatusForbidden, ExitDenied},
+	{"citizen.password_change", citizen.ErrPasswordChange, http.StatusForbidden, ExitDenied},
+	{"citizen.sad", citizen.ErrSAD, http.StatusForbidden, ExitDenied},
+	{"citizen.request_not_found", citizen.ErrRequestNotFound, http.StatusNotFound, ExitNotFound},
+	{"citizen.request_gone", citizen.ErrRequestGone, http.StatusGone, ExitNotFound},
 	{"too_large", ErrTooLarge, http.StatusRequestEntityTooLarge, ExitInvalid},
 	{"validate.too_large", validate.ErrTooLarge, http.StatusRequestEntityTooLarge, ExitInvalid},
 	{"rate_limited", ErrRateLimited, http.StatusTooManyRequests, ExitFailure},

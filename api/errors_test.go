@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/crl"
 	"github.com/oces-pki/oces/signer"
 )
@@ -41,6 +42,12 @@ func TestErrorTableRoundTrip(t *testing.T) {
 		{signer.ErrCertificateNotGood, http.StatusConflict, ExitConflict},
 		{signer.ErrUnavailable, http.StatusServiceUnavailable, ExitFailure},
 		{&http.MaxBytesError{Limit: 10}, http.StatusRequestEntityTooLarge, ExitInvalid},
+		{citizen.ErrAuthFailed, http.StatusUnauthorized, ExitDenied},
+		{citizen.ErrLevel, http.StatusUnauthorized, ExitDenied},
+		{citizen.ErrCardSuspended, http.StatusForbidden, ExitDenied},
+		{citizen.ErrSAD, http.StatusForbidden, ExitDenied},
+		{citizen.ErrRequestNotFound, http.StatusNotFound, ExitNotFound},
+		{citizen.ErrRequestGone, http.StatusGone, ExitNotFound},
 		{errors.New("disk on fire"), http.StatusInternalServerError, ExitFailure},
 	}
 	a := New(Config{})
