@@ -91,6 +91,14 @@ func (p *page) Err(field string) string {
 	return ""
 }
 
+// Profile names a certificate profile for a citizen, or gives its name.
+func (p *page) Profile(name string) string {
+	if _, ok := catalogue["me.profile."+name]; ok {
+		return text(p.Lang, "me.profile."+name)
+	}
+	return name
+}
+
 // Other is the language the switch offers.
 func (p *page) Other() string {
 	if p.Lang == "en" {
@@ -105,9 +113,9 @@ func (p *page) Date(t time.Time) string {
 		return ""
 	}
 	if p.Lang == "en" {
-		return t.Local().Format("2 January 2006 15:04")
+		return t.Local().Format("2 Jan 2006 15:04")
 	}
-	return t.Local().Format("02-01-2006 kl. 15:04")
+	return t.Local().Format("2.1.2006 kl. 15.04")
 }
 
 // newPage starts the page of a request.
