@@ -89,7 +89,9 @@ func newEnv(t testing.TB, mods ...func(*web.Config)) *env {
 		t.Fatal(err)
 	}
 	err = svc.SetSigning(citizen.Signing{Signer: sg, CA: p.CA, Level: cades.LevelBLTA,
-		NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) { return p.HSM.GenerateSessionKey(ctx, p.Token.TokenURI()) }})
+		NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
+			return p.HSM.GenerateSessionKey(ctx, p.Token.TokenURI())
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
