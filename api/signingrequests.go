@@ -34,9 +34,9 @@ type SigningProvider struct {
 type SigningRequestsConfig struct {
 	Requests  *citizen.SigningRequests
 	Providers []SigningProvider
-	// SignURL is the web listener's base URL (https://host:port); the
-	// signing address is SignURL/request/<id>.
-	SignURL string
+	// SignURL gives the web listener's base URL (https://host:port); the
+	// signing address is SignURL()/request/<id>.
+	SignURL func() string
 	// MaxDocumentBytes bounds a document; the body may hold its base64.
 	MaxDocumentBytes int64
 	Logger           *slog.Logger
@@ -112,7 +112,7 @@ func SigningRequestsHandler(cfg SigningRequestsConfig) http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, SigningRequestCreated{ID: created.ID, SignURL: cfg.SignURL + "/request/" + url.PathEscape(created.ID),
+		writeJSON(w, http.StatusCreated, SigningRequestCreated{ID: created.ID, SignURL: cfg.SignURL() + "/request/" + url.PathEscape(created.ID),
 			Expires: created.Expires.UTC(), DocumentSHA256: hex.EncodeToString(created.SHA256[:])})
 	})
 	mux.HandleFunc("GET /api/v1/signing-requests/{reference}", func(w http.ResponseWriter, r *http.Request) {

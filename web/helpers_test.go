@@ -217,7 +217,7 @@ func (e *env) spServer(t testing.TB, returnOrigin string) (*httptest.Server, *ht
 	t.Helper()
 	seal := e.pki.NewSeal(t, "voces", hsm.ECP256)
 	sum := sha256Sum(seal.X509.Raw)
-	h := api.SigningRequestsHandler(api.SigningRequestsConfig{Requests: e.reqs, SignURL: e.srv.URL,
+	h := api.SigningRequestsHandler(api.SigningRequestsConfig{Requests: e.reqs, SignURL: func() string { return e.srv.URL },
 		Providers: []api.SigningProvider{{ID: "shop", CertificateSHA256: sum, ReturnOrigins: []string{returnOrigin}}}})
 	srv := httptest.NewUnstartedServer(h)
 	clients := x509.NewCertPool()

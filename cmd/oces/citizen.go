@@ -345,7 +345,17 @@ func summaryText(w io.Writer, s *citizen.Summary) error {
 		"code card", fmt.Sprintf("%s, %d keys left%s", s.CardSerial, s.KeysLeft, map[bool]string{true: ", suspended", false: ""}[s.CardSuspended]),
 		"new card offered", fmt.Sprint(s.NewCardOffered), "code app", fmt.Sprint(s.CodeApp),
 		"locked", lock, "wrong passwords", fmt.Sprint(s.WrongPasswords), "temporary locks", fmt.Sprint(s.TemporaryLocks),
-		"failures last hour", fmt.Sprint(s.FailuresLastHour), "certificates", strings.Join(s.Certificates, ", "))
+		"failures last hour", fmt.Sprint(s.FailuresLastHour), "certificates", strings.Join(s.Certificates, ", "),
+		"new card ordered", cardOrdered(s.CardOrdered))
+}
+
+// cardOrdered says whether the citizen ordered a new card on the web
+// pages, for 'oces citizen card new' to fulfil.
+func cardOrdered(t time.Time) string {
+	if t.IsZero() {
+		return "no"
+	}
+	return t.Format(time.RFC3339) + " (give it with 'oces citizen card new')"
 }
 
 func currentUser() string {
@@ -363,6 +373,9 @@ type CSCClientConfig struct {
 	// CertificateSHA256 is the hex SHA-256 of a client certificate that
 	// may be used instead.
 	CertificateSHA256 string `yaml:"certificate_sha256"`
+	// ReturnOrigins are the origins (scheme://host[:port]) its signing
+	// requests may send the citizen back to (web.go).
+	ReturnOrigins []string `yaml:"return_origins"`
 }
 
 // wrapOn: the trusted wrapping key of the long-term keys, made by

@@ -45,6 +45,7 @@ type Config struct {
 	MatchCPR      MatchCPRConfig           `yaml:"match_cpr"` // subject.go
 	Citizen       CitizenConfig            `yaml:"citizen"`
 	Validation    ValidateConfig           `yaml:"validate"`
+	Web           WebConfig                `yaml:"web"` // web.go
 	// Only, if set, is the roles this process takes (as 'oces serve
 	// --only'); see cmd/oces/roles.go.
 	Only []string `yaml:"only"`
@@ -197,6 +198,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateCitizen(); err != nil {
+		return err
+	}
+	if err := c.validateWeb(); err != nil {
 		return err
 	}
 	if c.Audit.Key != "" && (!strings.HasPrefix(c.Audit.Key, "pkcs11:") || strings.Contains(c.Audit.Key, "pin-value=")) {

@@ -95,6 +95,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		server.Check{Name: "hsm", Run: a.hsm.Check}, server.Check{Name: "store", Run: a.checkStore})
 	var listeners []server.Listener
 	var names []string
+	var webAt func(addr string) // web.go: the signing address, once the listener is bound
 	if err := a.startCheckpointer(ctx, cfg, logger); err != nil {
 		return err
 	}
@@ -171,8 +172,18 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 			adminLimits.LargeBodies["/csc/v2/signatures/signDoc"] = 2 * cfg.Signer.MaxDocumentBytes
 			adminLimits.MaxBufferedBytes = max(adminLimits.MaxBufferedBytes, 4*cfg.Signer.MaxDocumentBytes)
 		}
+		var webListener *server.Listener
+		if cfg.Web.on() { // web.go
+			if h, webListener, webAt, err = a.withWeb(ctx, cfg, h, &adminLimits, limits, logger); err != nil {
+				return fmt.Errorf("citizens' pages: %w", err)
+			}
+		}
 		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Listen, Handler: withReady(h, ready), TLS: tlsConf, Limits: adminLimits})
 		names = append(names, "admin")
+		if webListener != nil {
+			listeners = append(listeners, *webListener)
+			names = append(names, "web")
+		}
 	}
 	if len(listeners) == 0 {
 		return usagef("every listener is switched off in %s; enable public or admin", cfg.path)
@@ -183,10 +194,13 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 	}
 	for i, n := range names {
 		scheme := "http"
-		if n == "admin" {
+		if n == "admin" || n == "web" {
 			scheme = "https"
 		}
 		fmt.Fprintf(out, "%-7s %s://%s\n", n, scheme, srv.Addr(i))
+		if n == "web" {
+			webAt(srv.Addr(i).String())
+		}
 		if n == "admin" && cfg.Signer.on() {
 			fmt.Fprintf(out, "%-7s %s://%s/api/v1/sign (%d seals)\n", "signer", scheme, srv.Addr(i), len(cfg.Signer.Seals))
 		}
