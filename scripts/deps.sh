@@ -4,7 +4,7 @@
 # checks; with --test also the independent PDF verifiers internal/pdfcheck
 # runs (poppler's pdfsig, qpdf, NSS's certutil, PDFBox with Bouncy Castle
 # and a JDK to compile against them, the DejaVu font the PDF corpus
-# embeds) and the pdfcpu CLI, built from the Go module proxy into
+# embeds, chromium for the web pages' browser tests) and the pdfcpu CLI, built from the Go module proxy into
 # bin/tools; with --test or --bench PostgreSQL, whose initdb and postgres
 # internal/pgtest runs as a throwaway server. Idempotent: does nothing when everything is present.
 set -euo pipefail
@@ -19,6 +19,8 @@ command -v pkcs11-tool >/dev/null || need+=(opensc)
 command -v openssl >/dev/null || need+=(openssl)
 command -v gcc >/dev/null || need+=(gcc)
 command -v curl >/dev/null || need+=(curl)
+# The citizens' pages draw the pages of a document with poppler's pdftoppm.
+command -v pdftoppm >/dev/null || need+=(poppler-utils)
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null || need+=(wrk)
 fi
@@ -35,6 +37,8 @@ if [ "${1:-}" = "--test" ]; then
   [ -e /usr/share/java/bcpkix.jar ] || need+=(libbcpkix-java)
   command -v javac >/dev/null || need+=(default-jdk-headless)
   [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+  # The web pages' browser tests (web/browser_test.go) drive headless chromium.
+  command -v chromium >/dev/null || need+=(chromium)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

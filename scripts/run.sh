@@ -75,7 +75,51 @@ if ! grep -q '^signer:' "$var/oces.yaml"; then
   start
 fi
 
+# The citizens' pages (docs/web.md): the citizen section and the web
+# listener, once, and a development citizen enrolled once (with the server
+# stopped: the bbolt file serves one process). The keys are made in the
+# token on first start.
+web="${OCES_WEB:-127.0.0.1:8444}"
+module=${OCES_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+key() { printf 'pkcs11:module-path=%s;token=oces-dev;object=%s?pin-source=%s' "$module" "$1" "$var/hsm/pin"; }
+restart=
+if ! grep -q '^citizen:' "$var/oces.yaml"; then
+  {
+    echo "citizen:"
+    echo "  pepper_key: \"$(key oces-citizen-pepper)\""
+    echo "  code_key: \"$(key oces-citizen-codes)\""
+    echo "  app_key: \"$(key oces-citizen-app)\""
+    echo "  key_token: \"pkcs11:module-path=$module;token=oces-dev?pin-source=$var/hsm/pin\""
+  } >>"$var/oces.yaml"
+  restart=1
+fi
+if ! grep -q '^web:' "$var/oces.yaml"; then
+  printf 'web:\n  enabled: true\n  listen: %s\n' "$web" >>"$var/oces.yaml"
+  restart=1
+fi
+citizen="$var/citizen"
+if [ ! -f "$citizen/enrolment.json" ]; then
+  halt_server
+  mkdir -p "$citizen"
+  rm -f "$citizen/card.pdf"
+  # The CPR number comes on stdin, never as a flag.
+  echo 0101901234 | "$oces" citizen enrol --config "$var/oces.yaml" --name "Karen Jensen" --user-id karen.jensen \
+    --card-out "$citizen/card.pdf" -o json >"$citizen/enrolment.json.tmp"
+  mv "$citizen/enrolment.json.tmp" "$citizen/enrolment.json"
+  start
+elif [ -n "$restart" ]; then
+  halt_server
+  start
+fi
+field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$citizen/enrolment.json"; }
+
 "$root/scripts/dev-summary.sh"
+echo
+echo "Citizens' pages (log in as the development citizen; the first login asks for a new password):"
+echo "  web address       https://$web/   (the development TLS certificate: trust var/ca/root.pem or accept the warning)"
+echo "  user ID           $(field user_id)"
+echo "  initial password  $(field initial_password)   (valid until the first login changes it)"
+echo "  code card         $citizen/card.pdf"
 echo
 cat "$var/serve.out"
 wait "$pid"
