@@ -230,7 +230,7 @@ func TestBrowser(t *testing.T) {
 	e := newEnv(t)
 	karen := e.enrol(t, "karen.j", testCPR, true)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.Headless,
-		chromedp.IgnoreCertErrors, chromedp.WindowSize(1024, 900), chromedp.Flag("lang", "da"))
+		chromedp.IgnoreCertErrors, chromedp.WindowSize(1024, 900), chromedp.Flag("accept-lang", "da"))
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}
@@ -388,6 +388,11 @@ func TestBrowser(t *testing.T) {
 		b.login("karen.j", password, "", karen.Card)
 		b.do("account", chromedp.Navigate(e.srv.URL+"/me"))
 		b.shot("account")
+		b.submit(`a[hreflang="en"]`) // the language switch, kept in a cookie
+		b.shot("account-en")
+		if !strings.Contains(b.html("html"), `lang="en"`) || !strings.Contains(b.textOf("h1"), "My account") {
+			t.Errorf("the switch did not give English: %q", b.textOf("h1"))
+		}
 		m := regexp.MustCompile(`/me/certificates/([0-9a-f]+)/suspend`).FindStringSubmatch(b.html("main"))
 		if m == nil {
 			t.Fatal("no certificate to suspend")

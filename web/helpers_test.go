@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oces-pki/oces/api"
+	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/cades"
 	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/hsm"
@@ -232,3 +233,6 @@ func (e *env) spServer(t testing.TB, returnOrigin string) (*httptest.Server, *ht
 	c.Transport = tr
 	return srv, c
 }
+
+// citizenSupport is the actor of support actions in tests.
+var citizenSupport = audit.Actor{Subject: "support (test)"}
