@@ -32,6 +32,9 @@ type session struct {
 	app *citizen.AppEnrolment
 	// notice is a message for the next page (after a redirect).
 	notice string
+	// signing serialises the session's confirmations, so that a second
+	// click waits for the first and finds the document signed.
+	signing sync.Mutex
 }
 
 // document is one document of a session: what was shown, and what became
@@ -203,6 +206,14 @@ func (t *sessions) doc(s *session, id string) *document {
 	var d *document
 	t.with(s, func(s *session) { d = s.docs[id] })
 	return d
+}
+
+// signedOf is d's signed copy and its report, or nil.
+func (t *sessions) signedOf(s *session, d *document) ([]byte, *validate.Report) {
+	var out []byte
+	var rep *validate.Report
+	t.with(s, func(*session) { out, rep = d.signed, d.report })
+	return out, rep
 }
 
 // dropDoc forgets a document of s.

@@ -153,7 +153,7 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request, s *session) {
 	if d == nil {
 		return
 	}
-	if d.signed != nil {
+	if signed, _ := h.sessions.signedOf(s, d); signed != nil {
 		seeOther(w, r, "/sign/"+d.id+"/done")
 		return
 	}
@@ -227,7 +227,9 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request, s *session) {
 	if d == nil {
 		return
 	}
-	if d.signed != nil {
+	s.signing.Lock()
+	defer s.signing.Unlock()
+	if signed, _ := h.sessions.signedOf(s, d); signed != nil {
 		seeOther(w, r, "/sign/"+d.id+"/done")
 		return
 	}
@@ -295,7 +297,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	h.sessions.dropDoc(s, d.id)
-	if d.request != "" && h.cfg.Requests != nil && d.signed == nil {
+	if signed, _ := h.sessions.signedOf(s, d); d.request != "" && h.cfg.Requests != nil && signed == nil {
 		back, err := h.cfg.Requests.Cancel(r.Context(), d.request, s.userID)
 		if err != nil {
 			h.errorPage(w, r, s, err)
@@ -324,13 +326,14 @@ func (h *Handler) done(w http.ResponseWriter, r *http.Request, s *session) {
 	if d == nil {
 		return
 	}
-	if d.signed == nil {
+	signed, rep := h.sessions.signedOf(s, d)
+	if signed == nil {
 		seeOther(w, r, "/sign/"+d.id)
 		return
 	}
 	p := h.newPage(r, s, "title.done")
 	dd := doneData{ID: d.id, Name: signedName(d.name)}
-	if rep := d.report; rep != nil {
+	if rep != nil {
 		dd.SHA256, dd.Indication = rep.DocumentSHA256, string(rep.Indication)
 		for _, sr := range rep.Signatures {
 			if sr.Type == "signature" {
@@ -351,13 +354,14 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request, s *session) {
 	if d == nil {
 		return
 	}
-	if d.signed == nil {
+	signed, _ := h.sessions.signedOf(s, d)
+	if signed == nil {
 		seeOther(w, r, "/sign/"+d.id)
 		return
 	}
 	w.Header().Set("Content-Type", "application/pdf")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+signedName(d.name)+`"`)
-	_, _ = w.Write(d.signed)
+	_, _ = w.Write(signed)
 }
 
 // signedName is a safe file name for the signed copy of name.
@@ -412,7 +416,7 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request) {
 	h.sessions.with(s, func(s *session) {
 		s.request = ""
 		for _, d := range s.docs {
-			if d.request == id && d.signed == nil {
+			if d.request == id && d.signed == nil { // under the table's lock
 				have = d.id
 			}
 		}

@@ -1,12 +1,14 @@
 package web_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/oces-pki/oces/pades/testdata/corpus"
@@ -74,6 +76,29 @@ func TestSignPages(t *testing.T) {
 		t.Fatalf("download: %v", resp.Header)
 	}
 	pdfsigValid(t, []byte(signed))
+
+	// Two confirmations at once (a double click without JavaScript): the
+	// second waits for the first and finds the document signed, so one
+	// code signs once and no wrong code is counted.
+	resp, _ = e.upload(t, c, "to.pdf", pdf)
+	doc2 := resp.Header.Get("Location")
+	_, page = e.do(t, c, "GET", doc2, nil)
+	form := url.Values{"password": {testPassword}, "code": {code(t, en.Card, keyNumber.FindStringSubmatch(page)[1])}}
+	var wg sync.WaitGroup
+	locations := make([]string, 2)
+	for i := range locations {
+		wg.Go(func() {
+			resp, _ := e.do(t, c, "POST", doc2+"/confirm", form)
+			locations[i] = resp.Header.Get("Location")
+		})
+	}
+	wg.Wait()
+	if locations[0] != doc2+"/done" || locations[1] != doc2+"/done" {
+		t.Errorf("concurrent confirmations went to %v", locations)
+	}
+	if sum, _ := e.svc.Show(context.Background(), "karen.j"); len(sum.Certificates) != 2 || sum.FailuresLastHour != 1 {
+		t.Errorf("after two documents: %d certificates, %d failures (the one wrong code)", len(sum.Certificates), sum.FailuresLastHour)
+	}
 
 	// A service provider's address that does not exist says so.
 	if resp, body := e.do(t, c, "GET", "/request/no-such-request", nil); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "findes ikke") {
