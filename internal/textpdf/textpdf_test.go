@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,6 +27,8 @@ func tool(t *testing.T, name string) string {
 	}
 	return p
 }
+
+var xMax = regexp.MustCompile(`<word [^>]*xMax="([0-9.]+)"`)
 
 func TestRenderAgreesWithQpdfAndPdftotext(t *testing.T) {
 	long := strings.Repeat("Ærøskøbing og Århus har både æbler, øl og åer. ", 40)
@@ -84,6 +88,17 @@ func TestRenderAgreesWithQpdfAndPdftotext(t *testing.T) {
 			if tc.name == "wrapped" && strings.Count(got, "Ærøskøbing") != 40 {
 				t.Errorf("pdftotext finds %d of 40 sentences", strings.Count(got, "Ærøskøbing"))
 			}
+			// pdftotext's word boxes: nothing is set beyond the right margin
+			// (595 - 56 points), so the wrapping used the right metrics.
+			box, err := exec.Command(pdftotext, "-bbox", path, "-").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range xMax.FindAllStringSubmatch(string(box), -1) {
+				if x, _ := strconv.ParseFloat(m[1], 64); x > 539.5 {
+					t.Fatalf("a word ends at x=%.1f, past the right margin", x)
+				}
+			}
 			doc, err := pades.Open(pdf)
 			if err != nil {
 				t.Fatalf("pades (pdfcpu) cannot read it: %v", err)
@@ -107,4 +122,20 @@ func TestRenderBounds(t *testing.T) {
 	if string(a) != string(b) {
 		t.Error("the same text gives different files")
 	}
+}
+
+// FuzzRender: any text gives a PDF that pdfcpu reads, or a clean error.
+func FuzzRender(f *testing.F) {
+	f.Add("Hej Søren,\n\nblåbærgrød € – tak!")
+	f.Add(strings.Repeat("x", 500))
+	f.Add("(\\)\r\n\t\x00")
+	f.Fuzz(func(t *testing.T, text string) {
+		pdf, err := textpdf.Render(text, 5)
+		if err != nil {
+			return
+		}
+		if _, err := pades.Open(pdf); err != nil {
+			t.Fatalf("pades cannot read the PDF of %q: %v", text, err)
+		}
+	})
 }
