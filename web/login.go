@@ -73,7 +73,7 @@ func (h *Handler) loginPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if old := h.sessions.get(r, h.now()); old != nil {
-		h.svc.Logout(h.sessions.end(old.id, h.now()))
+		h.sessions.end(old.id, h.now())
 	}
 	s := h.sessions.create(cs, d.Request, h.now())
 	setSession(w, s.id)
@@ -219,7 +219,7 @@ func (h *Handler) passwordError(w http.ResponseWriter, r *http.Request, p *page,
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if s := h.sessions.get(r, h.now()); s != nil {
-		h.svc.Logout(h.sessions.end(s.id, h.now()))
+		h.sessions.end(s.id, h.now())
 	}
 	setSession(w, "")
 	seeOther(w, r, "/login?bye=1")

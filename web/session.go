@@ -66,6 +66,9 @@ type sessions struct {
 	idle, max time.Duration
 	retention time.Duration
 	limit     int
+	// logout ends a citizen session; it is called for every web session
+	// that ends, whether by logout, expiry or eviction.
+	logout func(citizenID string)
 }
 
 // newID draws 256 random bits, base64url.
@@ -119,38 +122,38 @@ func (t *sessions) expired(s *session, now time.Time) bool {
 	return now.Sub(s.lastSeen) >= t.idle || now.Sub(s.created) >= t.max
 }
 
-// end ends a session and returns its citizen session ID ("" if none).
-func (t *sessions) end(id string, now time.Time) string {
+// end ends a session and its citizen session.
+func (t *sessions) end(id string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.endLocked(id, now)
+	t.endLocked(id, now)
 }
 
-func (t *sessions) endLocked(id string, now time.Time) string {
+func (t *sessions) endLocked(id string, now time.Time) {
 	s, ok := t.m[id]
 	if !ok {
-		return ""
+		return
 	}
 	delete(t.m, id)
 	if len(s.docs) > 0 && t.retention > 0 {
 		t.gone = append(t.gone, ended{docs: s.docs, until: now.Add(t.retention)})
 	}
-	return s.citizenID
+	if t.logout != nil {
+		t.logout(s.citizenID)
+	}
 }
 
 // sweep ends expired sessions and forgets documents past their retention.
-// It returns the citizen session IDs of the sessions it ended.
-func (t *sessions) sweep(now time.Time) []string {
+func (t *sessions) sweep(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.sweepLocked(now)
+	t.sweepLocked(now)
 }
 
-func (t *sessions) sweepLocked(now time.Time) []string {
-	var out []string
+func (t *sessions) sweepLocked(now time.Time) {
 	for id, s := range t.m {
 		if t.expired(s, now) {
-			out = append(out, t.endLocked(id, now))
+			t.endLocked(id, now)
 		}
 	}
 	keep := t.gone[:0]
@@ -161,7 +164,6 @@ func (t *sessions) sweepLocked(now time.Time) []string {
 	}
 	clear(t.gone[len(keep):])
 	t.gone = keep
-	return out
 }
 
 // counts is how many sessions are live and how many documents are held,

@@ -132,7 +132,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, svc: cfg.Citizens, now: cfg.Clock, log: cfg.Logger, pages: p,
-		sessions: &sessions{m: map[string]*session{}, idle: cfg.SessionIdle, max: cfg.SessionMax, retention: cfg.Retention, limit: cfg.MaxSessions}}
+		sessions: &sessions{m: map[string]*session{}, idle: cfg.SessionIdle, max: cfg.SessionMax, retention: cfg.Retention, limit: cfg.MaxSessions, logout: cfg.Citizens.Logout}}
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
 	h.h = h.secure(cop.Handler(h.routes()))
@@ -218,11 +218,7 @@ func (h *Handler) Run(ctx context.Context, interval time.Duration) {
 // citizen sessions), forgets documents past their retention, and the
 // service providers' requests past theirs.
 func (h *Handler) Sweep() {
-	for _, id := range h.sessions.sweep(h.now()) {
-		if id != "" {
-			h.svc.Logout(id)
-		}
-	}
+	h.sessions.sweep(h.now())
 	if h.cfg.Requests != nil {
 		h.cfg.Requests.Sweep()
 	}
