@@ -168,7 +168,7 @@ func (t *SigningRequests) Create(ctx context.Context, sp ServiceProvider, req Ne
 // fragment whose origin is one of origins.
 func checkReturnURL(raw string, origins []string) error {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" || len(raw) > 2048 {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || !plainHost(u.Host) || u.User != nil || u.Fragment != "" || len(raw) > 2048 {
 		return fmt.Errorf("%w: return_url must be an absolute http(s) URL without user info or fragment, at most 2048 bytes", ErrInvalidRequest)
 	}
 	origin := strings.ToLower(u.Scheme + "://" + u.Host)
@@ -178,6 +178,21 @@ func checkReturnURL(raw string, origins []string) error {
 		}
 	}
 	return fmt.Errorf("%w: return_url's origin %s is not one this service provider registered", ErrInvalidRequest, origin)
+}
+
+// plainHost reports whether host is a DNS name or an IP address, with an
+// optional port: nothing that could mean more where the origin is written
+// (a Content-Security-Policy, a Location header).
+func plainHost(host string) bool {
+	if host == "" || len(host) > 262 {
+		return false
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-:[]", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Pending returns a pending request by ID, for the signing page.

@@ -31,6 +31,13 @@ func TestSigningRequests(t *testing.T) {
 		}
 	}
 
+	// A host with sub-delimiters is refused even when registered: the
+	// origin goes into the preview's Content-Security-Policy.
+	odd := citizen.ServiceProvider{ID: "odd", ReturnOrigins: []string{"https://shop.example;script-src"}}
+	if _, err := reqs.Create(ctx, odd, citizen.NewRequest{Document: doc, ReturnURL: "https://shop.example;script-src/back"}); !errors.Is(err, citizen.ErrInvalidRequest) {
+		t.Errorf("a host with ';': %v", err)
+	}
+
 	r, err := reqs.Create(ctx, sp, citizen.NewRequest{Document: doc, ReturnURL: "https://shop.example/back?order=7", UserHint: "karen.j"})
 	if err != nil {
 		t.Fatal(err)

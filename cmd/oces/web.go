@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -120,10 +121,13 @@ func (c *Config) validateWeb() error {
 	return c.validateReturnOrigins()
 }
 
+// plainHost is a DNS name or IP address with an optional port.
+var plainHost = regexp.MustCompile(`^[A-Za-z0-9.\-:\[\]]{1,262}$`)
+
 func (c *Config) validateReturnOrigins() error {
 	for i, cl := range c.Citizen.CSCClients {
 		for j, o := range cl.ReturnOrigins {
-			if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || !plainHost.MatchString(u.Host) || (u.Path != "" && u.Path != "/") {
 				return conf.Errorf(fmt.Sprintf("citizen.csc_clients[%d].return_origins[%d]", i, j), "must be an origin, scheme://host[:port], got %q", o)
 			}
 		}

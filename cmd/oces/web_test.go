@@ -116,6 +116,10 @@ func TestWebConfig(t *testing.T) {
 			citizenOn(c)
 			c.Citizen.CSCClients = []CSCClientConfig{{ID: "shop", CertificateSHA256: strings.Repeat("ab", 32), ReturnOrigins: []string{"https://shop.example/back"}}}
 		}, "citizen.csc_clients[0].return_origins[0]"},
+		{"return origin with a semicolon", func(c *Config) {
+			citizenOn(c)
+			c.Citizen.CSCClients = []CSCClientConfig{{ID: "shop", CertificateSHA256: strings.Repeat("ab", 32), ReturnOrigins: []string{"https://shop.example;script-src"}}}
+		}, "citizen.csc_clients[0].return_origins[0]"},
 		{"key pin-value", func(c *Config) { citizenOn(c); c.Web.TLSKey = "pkcs11:token=t;object=k?pin-value=1" }, "web.tls_key"},
 	}
 	for _, tc := range cases {
