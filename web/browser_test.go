@@ -444,6 +444,36 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("keyboard only", func(t *testing.T) {
+		b := newTab(t, "keyboard")
+		b.do("opening", chromedp.Navigate(e.srv.URL+"/login"))
+		// tabTo presses Tab until the field has the focus, as a keyboard
+		// user does; the skip link and the header come first.
+		tabTo := func(id string) {
+			t.Helper()
+			for range 12 {
+				b.do("tab", chromedp.KeyEvent("\t"))
+				if got, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.activeElement.id`)); got == id {
+					return
+				}
+			}
+			t.Fatalf("Tab never reaches #%s", id)
+		}
+		tabTo("user_id")
+		b.do("typing", chromedp.KeyEvent("karen.j\t"+password))
+		b.shot("typed")
+		if resp, err := chromedp.RunResponse(b.ctx, chromedp.KeyEvent("\r")); err != nil || resp.Status != http.StatusOK {
+			t.Fatalf("Enter on the login form: %v %v", resp, err)
+		}
+		tabTo("code")
+		b.do("typing the code", chromedp.KeyEvent(code(t, karen.Card, b.keyNumber())))
+		b.shot("code")
+		if resp, err := chromedp.RunResponse(b.ctx, chromedp.KeyEvent("\r")); err != nil || resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/sign") {
+			t.Fatalf("Enter on the code form: %v %v", resp, err)
+		}
+		b.shot("signed-in")
+	})
+
 	t.Run("lockout reads as an unknown user", func(t *testing.T) {
 		e.enrol(t, "ole.sorensen", "0303901234", false)
 		b := newTab(t, "lockout")
