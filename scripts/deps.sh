@@ -21,6 +21,10 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v curl >/dev/null || need+=(curl)
 # The citizens' pages draw the pages of a document with poppler's pdftoppm.
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
+# Text documents are PDFs in the standard Helvetica, not embedded: URW's
+# Nimbus Sans has its metrics, so previews show the text as readers will
+# (without it fontconfig substitutes DejaVu Sans and letters drift apart).
+[ -e /usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf ] || need+=(fonts-urw-base35)
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null || need+=(wrk)
 fi

@@ -66,6 +66,8 @@ type page struct {
 	Notice string // a catalogue key or a formatted message
 	Errors []fieldError
 	Data   any
+
+	loc *time.Location // dates are shown in this zone
 }
 
 // fieldError is a message for a field ("" for the whole form), shown in
@@ -113,14 +115,14 @@ func (p *page) Date(t time.Time) string {
 		return ""
 	}
 	if p.Lang == "en" {
-		return t.Local().Format("2 Jan 2006 15:04")
+		return t.In(p.loc).Format("2 Jan 2006 15:04 MST")
 	}
-	return t.Local().Format("2.1.2006 kl. 15.04")
+	return t.In(p.loc).Format("2.1.2006 kl. 15.04 MST")
 }
 
 // newPage starts the page of a request.
 func (h *Handler) newPage(r *http.Request, s *session, title string) *page {
-	p := &page{Lang: language(r), Title: title, Path: r.URL.Path}
+	p := &page{Lang: language(r), Title: title, Path: r.URL.Path, loc: h.cfg.Location}
 	if s != nil {
 		p.User, p.Level = s.userID, s.level.String()
 		h.sessions.with(s, func(s *session) { p.Notice, s.notice = s.notice, "" })

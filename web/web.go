@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	_ "time/tzdata" // Europe/Copenhagen on hosts without a zoneinfo database
 
 	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/validate"
@@ -66,6 +67,9 @@ type Config struct {
 	MaxSessions int
 	// Pdftoppm is poppler's renderer; "pdftoppm" on PATH by default.
 	Pdftoppm string
+	// Location is the time zone dates are shown in; Europe/Copenhagen by
+	// default, whatever the server's own zone is.
+	Location *time.Location
 	Clock    func() time.Time
 	Logger   *slog.Logger
 }
@@ -77,6 +81,7 @@ const (
 	DefaultMaxUploadBytes = 10 << 20
 	DefaultMaxPages       = 50
 	DefaultRenderTimeout  = 10 * time.Second
+	DefaultTimeZone       = "Europe/Copenhagen"
 )
 
 // Handler serves the pages.
@@ -123,6 +128,13 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.Location == nil {
+		loc, err := time.LoadLocation(DefaultTimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		cfg.Location = loc
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

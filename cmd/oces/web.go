@@ -51,6 +51,9 @@ type WebConfig struct {
 	// PublicURL is where citizens reach the pages (the sign_url of signing
 	// requests); default https://<listen>.
 	PublicURL string `yaml:"public_url"`
+	// TimeZone is the IANA zone the pages show dates in (default
+	// Europe/Copenhagen).
+	TimeZone string `yaml:"time_zone"`
 }
 
 func (w *WebConfig) on() bool { return w.Enabled != nil && *w.Enabled }
@@ -112,6 +115,12 @@ func (c *Config) validateWeb() error {
 	case w.RequestRetention.D() < time.Minute || w.RequestRetention.D() > 24*time.Hour:
 		return conf.Errorf("web.request_retention", "must be between 1m and 24h")
 	}
+	if w.TimeZone == "" {
+		w.TimeZone = web.DefaultTimeZone
+	}
+	if _, err := time.LoadLocation(w.TimeZone); err != nil {
+		return conf.Errorf("web.time_zone", "%v", err)
+	}
 	if w.PublicURL != "" { // else https://<the bound address> (withWeb)
 		if u, err := url.Parse(w.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return conf.Errorf("web.public_url", "must be an https URL without a path, got %q", w.PublicURL)
@@ -165,10 +174,14 @@ func (a *app) withWeb(ctx context.Context, cfg *Config, admin http.Handler, admi
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	loc, err := time.LoadLocation(w.TimeZone) // checked by validateWeb
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	reqs := citizen.NewSigningRequests(citizen.RequestsConfig{Audit: a.store, Retention: w.RequestRetention.D()})
 	pages, err := web.New(web.Config{Citizens: svc, Validator: v, Requests: reqs,
 		SessionIdle: w.SessionIdle.D(), SessionMax: w.SessionMax.D(), MaxUploadBytes: w.MaxUploadBytes, MaxPages: w.MaxPages,
-		RenderTimeout: w.RenderTimeout.D(), Retention: w.DocumentRetention.D(), Logger: logger})
+		RenderTimeout: w.RenderTimeout.D(), Retention: w.DocumentRetention.D(), Location: loc, Logger: logger})
 	if err != nil {
 		return nil, nil, nil, err
 	}
