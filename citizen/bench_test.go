@@ -5,7 +5,10 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,6 +98,7 @@ func BenchmarkOneTimeSignature(b *testing.B) {
 	for _, clients := range []int{2, 8} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			b.SetParallelism(clients / 2) // -cpu 2
+			before := e.Store.Stats().Commits
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -106,7 +110,23 @@ func BenchmarkOneTimeSignature(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sigs/s")
+			b.ReportMetric(float64(e.Store.Stats().Commits-before)/float64(b.N), "commits/sig")
+			reportLoad(b)
 		})
+	}
+}
+
+// reportLoad reports the 1-minute load average (Linux), which says how
+// much of the shared machine the figures had.
+func reportLoad(b *testing.B) {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	if f := strings.Fields(string(raw)); len(f) > 0 {
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			b.ReportMetric(v, "loadavg")
+		}
 	}
 }
 
