@@ -27,7 +27,7 @@ type KeyPool struct {
 	log    *slog.Logger
 
 	keys   chan OneTimeKey
-	room   chan struct{} // a token for each key the pool may still make
+	room   chan struct{}   // a token for each key the pool may still make
 	ctx    context.Context // ends at Close: stops the refillers
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
