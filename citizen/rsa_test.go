@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	zx509 "github.com/zmap/zcrypto/x509"
 	"github.com/zmap/zlint/v3"
 	"github.com/zmap/zlint/v3/lint"
-	zx509 "github.com/zmap/zcrypto/x509"
 
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/cades"
@@ -44,7 +44,9 @@ func withRSAPool(t *testing.T, e *env, m *rsaMaker, size int) *citizen.KeyPool {
 		t.Fatal(err)
 	}
 	err = e.svc.SetSigning(citizen.Signing{Signer: sg, CA: e.pki.CA, RSAKeys: pool,
-		NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) { return e.HSM.GenerateSessionKey(ctx, e.Token.TokenURI()) }})
+		NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
+			return e.HSM.GenerateSessionKey(ctx, e.Token.TokenURI())
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
