@@ -190,3 +190,15 @@ func (st *issuedStatus) Status(ctx context.Context, cert, issuer *x509.Certifica
 	}
 	return r, nil
 }
+
+// OneTimeKeys lists the algorithms of the one-time keys the service
+// signs with: P-256 always once signing is set, RSA-3072 with a pool.
+func (s *Service) OneTimeKeys() []KeyAlgorithm {
+	if s.signing == nil {
+		return nil
+	}
+	if s.signing.RSAKeys != nil {
+		return []KeyAlgorithm{KeyP256, KeyRSA3072}
+	}
+	return []KeyAlgorithm{KeyP256}
+}
