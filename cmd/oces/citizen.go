@@ -427,7 +427,9 @@ func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Serv
 	}}
 	if n := z.rsaPoolSize(); n > 0 {
 		pool, err := citizen.NewKeyPool(citizen.PoolConfig{Size: n, Refill: z.RSAPoolRefill, Wait: z.RSAPoolWait.D(), Logger: newLogger(),
-			New: func(ctx context.Context) (citizen.OneTimeKey, error) { return a.hsm.GenerateSessionRSAKey(ctx, z.KeyToken) }})
+			New: func(ctx context.Context) (citizen.OneTimeKey, error) {
+				return a.hsm.GenerateSessionRSAKey(ctx, z.KeyToken)
+			}})
 		if err != nil {
 			return err
 		}
