@@ -76,9 +76,9 @@ func (m *rsaMaker) live(t *testing.T) []string {
 }
 
 // waitLen waits until the pool holds n keys.
-func waitLen(t *testing.T, p *citizen.KeyPool, n int) {
+func waitLen(t testing.TB, p *citizen.KeyPool, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for p.Len() != n {
 		if time.Now().After(deadline) {
 			t.Fatalf("the pool holds %d keys, want %d", p.Len(), n)

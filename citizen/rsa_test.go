@@ -27,15 +27,23 @@ import (
 
 // withRSAPool wires e's signing again, as newSigningEnv does, with an
 // RSA-3072 pool whose keys m makes in e's token.
-func withRSAPool(t *testing.T, e *env, m *rsaMaker, size int) *citizen.KeyPool {
+func withRSAPool(t testing.TB, e *env, m *rsaMaker, size int) *citizen.KeyPool {
+	t.Helper()
+	return withRSAPoolAt(t, e, m, citizen.PoolConfig{Size: size, Wait: 100 * time.Millisecond}, 0, -1)
+}
+
+// withRSAPoolAt is withRSAPool with the pool's configuration, the level
+// of the signatures and how long status answers are cached.
+func withRSAPoolAt(t testing.TB, e *env, m *rsaMaker, pc citizen.PoolConfig, level cades.Level, maxAge time.Duration) *citizen.KeyPool {
 	t.Helper()
 	m.h, m.token = e.HSM, e.Token.TokenURI()
-	pool, err := citizen.NewKeyPool(citizen.PoolConfig{New: m.New, Size: size, Wait: 100 * time.Millisecond})
+	pc.New = m.New
+	pool, err := citizen.NewKeyPool(pc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pool.Close() })
-	fetcher := revocation.New(revocation.Config{MaxAge: -1})
+	fetcher := revocation.New(revocation.Config{MaxAge: maxAge})
 	sg, err := signer.New(signer.Config{
 		TSA:        &signer.TSAClient{URL: e.pki.TSAURL, Roots: e.pki.Roots(), Revocation: fetcher},
 		Revocation: fetcher, Audit: e.pki.Store,
@@ -43,7 +51,7 @@ func withRSAPool(t *testing.T, e *env, m *rsaMaker, size int) *citizen.KeyPool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = e.svc.SetSigning(citizen.Signing{Signer: sg, CA: e.pki.CA, RSAKeys: pool,
+	err = e.svc.SetSigning(citizen.Signing{Signer: sg, CA: e.pki.CA, RSAKeys: pool, Level: level,
 		NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
 			return e.HSM.GenerateSessionKey(ctx, e.Token.TokenURI())
 		}})
