@@ -92,7 +92,7 @@ func BenchmarkArgon2id(b *testing.B) {
 func BenchmarkOneTimeSignature(b *testing.B) {
 	e := newSigningEnvWith(b, hsm.RSA3072, cades.LevelBB, 10*time.Second)
 	ctx := context.Background()
-	e.enrolB(b)
+	karen := e.enrolB(b)
 	doc := []byte("Aftale om køb af bolig. ")
 	digest := sha256.Sum256(doc)
 	for _, clients := range []int{2, 8} {
@@ -102,7 +102,7 @@ func BenchmarkOneTimeSignature(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					sad := e.svc.GrantSAD("karen.j", digest[:])
+					sad := e.svc.GrantSADNamed("karen.j", karen.Name, karen.UUID, digest[:])
 					if _, err := e.svc.SignDocument(ctx, citizen.DocumentRequest{UserID: "karen.j", SAD: sad, Document: doc}); err != nil {
 						b.Error(err)
 						return
@@ -212,7 +212,7 @@ func BenchmarkHSMBound(b *testing.B) {
 func BenchmarkRSAPoolSignature(b *testing.B) {
 	e := newSigningEnvWith(b, hsm.RSA3072, cades.LevelBB, 10*time.Second)
 	ctx := context.Background()
-	e.enrolB(b)
+	karen := e.enrolB(b)
 	doc := []byte("Aftale om køb af bolig. ")
 	digest := sha256.Sum256(doc)
 	for _, tc := range []struct {
@@ -233,7 +233,7 @@ func BenchmarkRSAPoolSignature(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					sad := e.svc.GrantSAD("karen.j", digest[:])
+					sad := e.svc.GrantSADNamed("karen.j", karen.Name, karen.UUID, digest[:])
 					if _, err := e.svc.SignDocument(ctx, citizen.DocumentRequest{UserID: "karen.j", SAD: sad, Document: doc, Key: citizen.KeyRSA3072}); err != nil {
 						b.Error(err)
 						return
@@ -249,9 +249,11 @@ func BenchmarkRSAPoolSignature(b *testing.B) {
 	}
 }
 
-func (e *env) enrolB(b *testing.B) {
+func (e *env) enrolB(b *testing.B) *citizen.Citizen {
 	b.Helper()
-	if _, err := e.svc.Enrol(context.Background(), citizen.EnrolRequest{Name: "Karen Jensen", CPR: cpr, UserID: "karen.j"}); err != nil {
+	en, err := e.svc.Enrol(context.Background(), citizen.EnrolRequest{Name: "Karen Jensen", CPR: cpr, UserID: "karen.j"})
+	if err != nil {
 		b.Fatal(err)
 	}
+	return en.Citizen
 }

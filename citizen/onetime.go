@@ -88,6 +88,9 @@ func (u *keyUse) AppendAudit(ctx context.Context, events ...audit.Event) error {
 		switch ev.Action {
 		case signer.ActionSignBefore:
 			if _, err := u.s.store.UpdateCitizen(ctx, u.userID, func(c *Citizen) ([]audit.Event, error) {
+				if c.Status == StatusSuspended {
+					return nil, ErrSuspended // nothing is signed
+				}
 				c.Certificates = append(c.Certificates, u.serial)
 				if n := len(c.Certificates); n > maxCertificates {
 					c.Certificates = c.Certificates[n-maxCertificates:]

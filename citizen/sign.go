@@ -49,6 +49,9 @@ type SAD struct {
 	UserID  string
 	Hashes  [][]byte
 	Expires time.Time
+	// name and uuid are the citizen's, as at the authorisation: what the
+	// one-time certificate needs, without reading the record again.
+	name, uuid string
 }
 
 // sads is the table of outstanding SADs, each redeemable once.
@@ -79,14 +82,16 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*SAD, er
 	if sess.MustChangePassword {
 		return nil, ErrPasswordChange
 	}
-	if _, err := s.oneTimeCode(ctx, sess.UserID, req.Code, "sign", map[string]string{"digests": strings.Join(hexes, ",")}); err != nil {
+	c, err := s.oneTimeCode(ctx, sess.UserID, req.Code, "sign", map[string]string{"digests": strings.Join(hexes, ",")})
+	if err != nil {
 		return nil, err
 	}
 	var b [32]byte
 	if err := s.readRandom(b[:]); err != nil {
 		return nil, err
 	}
-	sad := &SAD{Token: base64.RawURLEncoding.EncodeToString(b[:]), UserID: sess.UserID, Expires: s.now().Add(s.policy.SADTTL)}
+	sad := &SAD{Token: base64.RawURLEncoding.EncodeToString(b[:]), UserID: sess.UserID, Expires: s.now().Add(s.policy.SADTTL),
+		name: c.Name, uuid: c.UUID}
 	for _, h := range req.Hashes {
 		sad.Hashes = append(sad.Hashes, bytes.Clone(h))
 	}
@@ -110,14 +115,20 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*SAD, er
 // it must cover. A SAD is gone after its first redemption, whatever its
 // outcome, so it can never sign twice.
 func (s *Service) redeem(token, userID string, digests [][]byte) error {
+	_, err := s.redeemSAD(token, userID, digests)
+	return err
+}
+
+// redeemSAD is redeem, returning the SAD used up.
+func (s *Service) redeemSAD(token, userID string, digests [][]byte) (*SAD, error) {
 	s.sads.mu.Lock()
 	sad, ok := s.sads.m[token]
 	delete(s.sads.m, token)
 	s.sads.mu.Unlock()
 	if !ok || !s.covers(sad, userID, digests) {
-		return ErrSAD
+		return nil, ErrSAD
 	}
-	return nil
+	return sad, nil
 }
 
 // sadCovers reports whether redeem would accept the SAD, without using it up.
@@ -265,12 +276,18 @@ func (s *Service) SignDocument(ctx context.Context, req DocumentRequest) (*Signe
 	}
 	use := &keyUse{s: s, key: key, userID: req.UserID}
 	defer use.end(ctx) // destroys the key on every path that has not
-	if err := s.redeem(req.SAD, req.UserID, [][]byte{digest[:]}); err != nil {
-		return nil, err
-	}
-	c, err := s.store.Citizen(ctx, req.UserID)
+	sad, err := s.redeemSAD(req.SAD, req.UserID, [][]byte{digest[:]})
 	if err != nil {
 		return nil, err
+	}
+	// The name and identifier as at the authorisation; the record is
+	// read again (and a suspended account refused) when the serial is
+	// recorded, before the key signs.
+	c := &Citizen{UserID: req.UserID, Name: sad.name, UUID: sad.uuid}
+	if c.UUID == "" {
+		if c, err = s.store.Citizen(ctx, req.UserID); err != nil {
+			return nil, err
+		}
 	}
 	// 2.
 	actor := audit.Actor{Subject: "citizen " + c.UserID}
