@@ -89,24 +89,24 @@ func waitLen(t testing.TB, p *citizen.KeyPool, n int) {
 
 func TestKeyPool(t *testing.T) {
 	m := newRSAMaker(t)
-	m.open(3)
-	p, err := citizen.NewKeyPool(citizen.PoolConfig{New: m.New, Size: 3, Refill: 2, Wait: 50 * time.Millisecond})
+	m.open(2)
+	p, err := citizen.NewKeyPool(citizen.PoolConfig{New: m.New, Size: 2, Refill: 2, Wait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	ctx := context.Background()
 
-	// Full: three keys, made without anyone asking.
-	waitLen(t, p, 3)
-	if p.Cap() != 3 {
+	// Full: two keys, made without anyone asking.
+	waitLen(t, p, 2)
+	if p.Cap() != 2 {
 		t.Fatalf("capacity %d", p.Cap())
 	}
 
-	// Concurrent takers get distinct keys: three from the pool, three as
-	// the pool refills; each key signs and verifies.
-	m.open(3)
-	const takers = 6
+	// Concurrent takers get distinct keys: two from the pool, two as the
+	// pool refills; each key signs and verifies.
+	m.open(2)
+	const takers = 4
 	var wg sync.WaitGroup
 	got := make([]citizen.OneTimeKey, takers)
 	errs := make([]error, takers)
@@ -161,10 +161,10 @@ func TestKeyPool(t *testing.T) {
 	}
 
 	// Refilled, then closed: every key left in the pool is destroyed.
-	m.open(3)
-	waitLen(t, p, 3)
-	if live := m.live(t); len(live) != 3 {
-		t.Fatalf("%d keys in the token before Close, want the pool's 3: %v", len(live), live)
+	m.open(2)
+	waitLen(t, p, 2)
+	if live := m.live(t); len(live) != 2 {
+		t.Fatalf("%d keys in the token before Close, want the pool's 2: %v", len(live), live)
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
