@@ -37,7 +37,9 @@ func withRSAPool(t testing.TB, e *env, m *rsaMaker, size int) *citizen.KeyPool {
 func withRSAPoolAt(t testing.TB, e *env, m *rsaMaker, pc citizen.PoolConfig, level cades.Level, maxAge time.Duration) *citizen.KeyPool {
 	t.Helper()
 	m.h, m.token = e.HSM, e.Token.TokenURI()
-	pc.New = m.New
+	if pc.New == nil {
+		pc.New = m.New
+	}
 	pool, err := citizen.NewKeyPool(pc)
 	if err != nil {
 		t.Fatal(err)
