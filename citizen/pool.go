@@ -125,32 +125,42 @@ func (p *KeyPool) refill() {
 
 // Take hands out one key, waiting up to the pool's bound (or ctx) when it
 // is empty; ErrUnavailable when none came or the pool is closed. The
-// caller owns the key: it signs once with it and destroys it.
+// caller owns the key: it signs once with it and destroys it. A key that
+// says it can no longer sign (see validKey: its token was reopened since
+// it was made) is destroyed and the next one taken.
 func (p *KeyPool) Take(ctx context.Context) (OneTimeKey, error) {
-	select { // a key at hand is taken without a timer
-	case k, ok := <-p.keys:
-		return p.took(k, ok)
-	default:
-	}
 	t := time.NewTimer(p.wait)
 	defer t.Stop()
-	select {
-	case k, ok := <-p.keys:
-		return p.took(k, ok)
-	case <-t.C:
-		return nil, fmt.Errorf("%w: no pre-generated key came within %s", ErrUnavailable, p.wait)
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for {
+		var k OneTimeKey
+		var ok bool
+		select { // a key at hand is taken before the timer is looked at
+		case k, ok = <-p.keys:
+		default:
+			select {
+			case k, ok = <-p.keys:
+			case <-t.C:
+				return nil, fmt.Errorf("%w: no pre-generated key came within %s", ErrUnavailable, p.wait)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: the key pool is closed", ErrUnavailable)
+		}
+		p.room <- struct{}{} // never blocks: see refill
+		if v, can := k.(validKey); can && !v.Valid() {
+			p.log.Warn("citizen: a pooled one-time key died with its token's sessions; dropped", "key", k.Label())
+			_ = p.destroy(k)
+			continue
+		}
+		return k, nil
 	}
 }
 
-func (p *KeyPool) took(k OneTimeKey, ok bool) (OneTimeKey, error) {
-	if !ok {
-		return nil, fmt.Errorf("%w: the key pool is closed", ErrUnavailable)
-	}
-	p.room <- struct{}{} // never blocks: see refill
-	return k, nil
-}
+// validKey is a key that can tell whether it can still sign
+// (hsm.RSASessionKey).
+type validKey interface{ Valid() bool }
 
 // Len is the number of keys ready in the pool.
 func (p *KeyPool) Len() int { return len(p.keys) }

@@ -20,6 +20,7 @@ import (
 // opens key by key).
 type rsaMaker struct {
 	h     *hsm.HSM
+	tok   *softhsmtest.Token // set by newRSAMaker
 	token string
 	allow chan struct{}
 
@@ -32,7 +33,7 @@ func newRSAMaker(t *testing.T) *rsaMaker {
 	tok := softhsmtest.New(t)
 	h := hsm.New(nil)
 	t.Cleanup(func() { h.Close() })
-	return &rsaMaker{h: h, token: tok.TokenURI(), allow: make(chan struct{}, 100)}
+	return &rsaMaker{h: h, tok: tok, token: tok.TokenURI(), allow: make(chan struct{}, 100)}
 }
 
 func (m *rsaMaker) open(n int) {
@@ -216,5 +217,36 @@ func TestKeyPoolConfig(t *testing.T) {
 		if _, err := citizen.NewKeyPool(tc.cfg); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
+	}
+}
+
+// TestKeyPoolDropsDeadKeys: the token loses its sessions, and with them
+// the pool's session objects; Take drops the dead keys and hands out one
+// made after the token recovered.
+func TestKeyPoolDropsDeadKeys(t *testing.T) {
+	m := newRSAMaker(t)
+	m.open(2)
+	p, err := citizen.NewKeyPool(citizen.PoolConfig{New: m.New, Size: 2, Wait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	waitLen(t, p, 2)
+	dead := m.live(t)
+	m.tok.CloseAllSessions(t) // another PKCS#11 user closes every session
+	m.open(1)
+	k, err := p.Take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Destroy()
+	for _, l := range dead {
+		if k.Label() == l {
+			t.Fatalf("Take handed out %s, which died with the sessions", l)
+		}
+	}
+	digest := sha256.Sum256([]byte("document"))
+	if _, err := k.Sign(nil, digest[:], crypto.SHA256); err != nil {
+		t.Fatalf("the key handed out does not sign: %v", err)
 	}
 }

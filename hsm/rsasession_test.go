@@ -117,3 +117,39 @@ func boolAttr(t *testing.T, k *RSASessionKey, attr uint) bool {
 	}
 	return v[0] != 0
 }
+
+// TestRSASessionKeyValid: a key is valid until destroyed, and dead once
+// the token has lost its sessions (which takes session objects with
+// them); asking starts the recovery, after which new keys work.
+func TestRSASessionKeyValid(t *testing.T) {
+	tok := softhsmtest.New(t)
+	h := New(nil)
+	defer h.Close()
+	ctx := context.Background()
+	k, err := h.GenerateSessionRSAKey(ctx, tok.TokenURI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.Valid() {
+		t.Fatal("a new key is not valid")
+	}
+	tok.CloseAllSessions(t) // another PKCS#11 user closes every session
+	if k.Valid() {
+		t.Fatal("a key whose sessions were closed is valid")
+	}
+	k2, err := h.GenerateSessionRSAKey(ctx, tok.TokenURI())
+	if err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+	if !k2.Valid() || k.Valid() {
+		t.Fatalf("after recovery: new key valid %v, old key valid %v", k2.Valid(), k.Valid())
+	}
+	d := sha256.Sum256([]byte("x"))
+	if _, err := k2.Sign(nil, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if err := k2.Destroy(); err != nil || k2.Valid() {
+		t.Fatalf("destroyed key: %v, valid %v", err, k2.Valid())
+	}
+	_ = k.Destroy()
+}
