@@ -8,14 +8,17 @@
 //     section 4.4 for service providers; a service provider may present a
 //     configured client certificate instead;
 //   - credentials/list, credentials/info (11.4, 11.5): per citizen, the
-//     long-term POCES credential and the one-time qualified credential,
-//     both SCAL 2 with explicit authorisation and multisign;
+//     long-term POCES credential and the one-time qualified credentials
+//     (qes: with a P-256 key, qes-rsa: with an RSA-3072 key from the
+//     pool; a CSC credential has one key), all SCAL 2 with explicit
+//     authorisation and multisign;
 //   - credentials/authorize (11.6), explicit mode: user ID, password (PIN)
 //     and one-time code (OTP) give a SAD bound to the hashes named, valid a
 //     few minutes and usable once;
 //   - signatures/signHash (11.9) with the long-term credential, and
-//     signatures/signDoc (11.11) with either (the one-time credential with
-//     signatureQualifier eu_eidas_qes).
+//     signatures/signDoc (11.11) with any (the one-time credentials with
+//     signatureQualifier eu_eidas_qes; documents[].signAlgo must go with
+//     the credential's key and picks PKCS#1 v1.5 or RSASSA-PSS for RSA).
 //
 // The SAD is checked by package citizen, next to the keys, not here.
 // Handlers only decode, call, map errors and encode; errors are the CSC
