@@ -89,6 +89,7 @@ func waitLen(t testing.TB, p *citizen.KeyPool, n int) {
 }
 
 func TestKeyPool(t *testing.T) {
+	t.Parallel()
 	m := newRSAMaker(t)
 	m.open(2)
 	p, err := citizen.NewKeyPool(citizen.PoolConfig{New: m.New, Size: 2, Refill: 2, Wait: 50 * time.Millisecond})
@@ -184,6 +185,7 @@ func TestKeyPool(t *testing.T) {
 // TestKeyPoolCloseWhileMaking closes a pool while a key is being made:
 // that key is destroyed too, and Close waits for it.
 func TestKeyPoolCloseWhileMaking(t *testing.T) {
+	t.Parallel()
 	m := newRSAMaker(t)
 	made := make(chan struct{})
 	slow := func(ctx context.Context) (citizen.OneTimeKey, error) {
@@ -207,6 +209,7 @@ func TestKeyPoolCloseWhileMaking(t *testing.T) {
 }
 
 func TestKeyPoolConfig(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		cfg  citizen.PoolConfig
@@ -224,6 +227,7 @@ func TestKeyPoolConfig(t *testing.T) {
 // the pool's session objects; Take drops the dead keys and hands out one
 // made after the token recovered.
 func TestKeyPoolDropsDeadKeys(t *testing.T) {
+	t.Parallel()
 	m := newRSAMaker(t)
 	m.open(2)
 	p, err := citizen.NewKeyPool(citizen.PoolConfig{New: m.New, Size: 2, Wait: 30 * time.Second})

@@ -69,6 +69,7 @@ func withRSAPoolAt(t testing.TB, e *env, m *rsaMaker, pc citizen.PoolConfig, lev
 // qualified-signing certificate that zlint passes, each key gone after its
 // signature; an empty pool refuses in bounded time and keeps the SAD.
 func TestSignDocumentRSA(t *testing.T) {
+	t.Parallel()
 	e := newSigningEnv(t)
 	m := &rsaMaker{allow: make(chan struct{}, 10)}
 	m.open(2)
