@@ -81,6 +81,7 @@ var errorTable = []errorKind{
 	{"signer.certificate_not_good", signer.ErrCertificateNotGood, http.StatusConflict, ExitConflict},
 	{"citizen.exists", citizen.ErrExists, http.StatusConflict, ExitConflict},
 	{"signer.unavailable", signer.ErrUnavailable, http.StatusServiceUnavailable, ExitFailure},
+	{"citizen.unavailable", citizen.ErrUnavailable, http.StatusServiceUnavailable, ExitFailure},
 	{"audit_unavailable", ErrAuditUnavailable, http.StatusServiceUnavailable, ExitFailure},
 	{"unavailable", ca.ErrUnavailable, http.StatusServiceUnavailable, ExitFailure},
 	{"canceled", context.Canceled, http.StatusServiceUnavailable, ExitFailure},

@@ -49,6 +49,9 @@ type SAD struct {
 	UserID  string
 	Hashes  [][]byte
 	Expires time.Time
+	// name and uuid are the citizen's, as at the authorisation: what the
+	// one-time certificate needs, without reading the record again.
+	name, uuid string
 }
 
 // sads is the table of outstanding SADs, each redeemable once.
@@ -79,14 +82,16 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*SAD, er
 	if sess.MustChangePassword {
 		return nil, ErrPasswordChange
 	}
-	if _, err := s.oneTimeCode(ctx, sess.UserID, req.Code, "sign", map[string]string{"digests": strings.Join(hexes, ",")}); err != nil {
+	c, err := s.oneTimeCode(ctx, sess.UserID, req.Code, "sign", map[string]string{"digests": strings.Join(hexes, ",")})
+	if err != nil {
 		return nil, err
 	}
 	var b [32]byte
 	if err := s.readRandom(b[:]); err != nil {
 		return nil, err
 	}
-	sad := &SAD{Token: base64.RawURLEncoding.EncodeToString(b[:]), UserID: sess.UserID, Expires: s.now().Add(s.policy.SADTTL)}
+	sad := &SAD{Token: base64.RawURLEncoding.EncodeToString(b[:]), UserID: sess.UserID, Expires: s.now().Add(s.policy.SADTTL),
+		name: c.Name, uuid: c.UUID}
 	for _, h := range req.Hashes {
 		sad.Hashes = append(sad.Hashes, bytes.Clone(h))
 	}
@@ -110,12 +115,34 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*SAD, er
 // it must cover. A SAD is gone after its first redemption, whatever its
 // outcome, so it can never sign twice.
 func (s *Service) redeem(token, userID string, digests [][]byte) error {
+	_, err := s.redeemSAD(token, userID, digests)
+	return err
+}
+
+// redeemSAD is redeem, returning the SAD used up.
+func (s *Service) redeemSAD(token, userID string, digests [][]byte) (*SAD, error) {
 	s.sads.mu.Lock()
 	sad, ok := s.sads.m[token]
 	delete(s.sads.m, token)
 	s.sads.mu.Unlock()
-	if !ok || !s.now().Before(sad.Expires) || subtle.ConstantTimeCompare([]byte(sad.UserID), []byte(userID)) != 1 || len(digests) == 0 {
-		return ErrSAD
+	if !ok || !s.covers(sad, userID, digests) {
+		return nil, ErrSAD
+	}
+	return sad, nil
+}
+
+// sadCovers reports whether redeem would accept the SAD, without using it up.
+func (s *Service) sadCovers(token, userID string, digests [][]byte) bool {
+	s.sads.mu.Lock()
+	sad, ok := s.sads.m[token]
+	s.sads.mu.Unlock()
+	return ok && s.covers(sad, userID, digests)
+}
+
+// covers: sad is live, userID's, and made for every one of digests.
+func (s *Service) covers(sad *SAD, userID string, digests [][]byte) bool {
+	if !s.now().Before(sad.Expires) || subtle.ConstantTimeCompare([]byte(sad.UserID), []byte(userID)) != 1 || len(digests) == 0 {
+		return false
 	}
 	for _, d := range digests {
 		covered := false
@@ -125,10 +152,10 @@ func (s *Service) redeem(token, userID string, digests [][]byte) error {
 			}
 		}
 		if !covered {
-			return ErrSAD
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // OneTimeKey is a per-signature key in the HSM (hsm.SessionKey).
@@ -144,6 +171,8 @@ type Authority interface {
 	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Certificate, error)
 	Issuer(name string) (*ca.Issuer, error)
 	Issuers() []*ca.Issuer
+	// Certificate is the stored record, with its status.
+	Certificate(ctx context.Context, serial ca.Serial) (*ca.Certificate, error)
 }
 
 // Signing wires the signing models into a Service.
@@ -152,6 +181,10 @@ type Signing struct {
 	CA     Authority
 	// NewKey makes a per-signature P-256 key in the HSM (the MitID model).
 	NewKey func(ctx context.Context) (OneTimeKey, error)
+	// RSAKeys hands out RSA-3072 one-time keys made ahead of time (a
+	// *KeyPool of hsm.GenerateSessionRSAKey); without it a request for
+	// RSA-3072 is refused.
+	RSAKeys KeySource
 	// NewWrappedKey and Unwrap are the NemID model's long-term keys
 	// (hsm.GenerateWrappedKey, hsm.UnwrapKey); optional.
 	NewWrappedKey func(ctx context.Context) (OneTimeKey, []byte, error)
@@ -184,6 +217,11 @@ type DocumentRequest struct {
 	// LongTerm signs with the citizen's long-term key (the NemID model)
 	// instead of a one-time key and certificate.
 	LongTerm bool
+	// Key is the one-time key's algorithm: KeyP256 (the default) or
+	// KeyRSA3072, from the pool.
+	Key KeyAlgorithm
+	// PSS signs with RSASSA-PSS instead of PKCS#1 v1.5 (RSA-3072 only).
+	PSS bool
 }
 
 // Signed is a signature and the certificate it was made under.
@@ -194,55 +232,70 @@ type Signed struct {
 
 // SignDocument signs in the MitID model:
 //
-//  1. redeem the SAD for the document's digest (once, whatever follows);
-//  2. generate a P-256 key as session objects in the HSM;
-//  3. have the CA issue a qualified-signing certificate to it;
-//  4. sign through the signing service (PAdES or CAdES, B-LTA by default),
-//     with a key that signs once and no more;
-//  5. destroy the key, whatever happened, and audit its end.
+//  1. check the SAD for the document's digest; take a one-time key (a
+//     P-256 key generated now, or an RSA-3072 key from the pool); redeem
+//     the SAD (once, whatever follows);
+//  2. have the CA issue a qualified-signing certificate to the key;
+//  3. sign through the signing service (PAdES or CAdES, B-LTA by default),
+//     with a key that signs once and no more; the certificate's status
+//     comes from the CA's store (it issued it a moment before), not over
+//     HTTP; the signer's "before" record is committed with the serial on
+//     the citizen's record;
+//  4. destroy the key as soon as it has signed, its end recorded in the
+//     same commit as the signer's "after" record; on every other path
+//     it is destroyed before SignDocument returns.
 func (s *Service) SignDocument(ctx context.Context, req DocumentRequest) (*Signed, error) {
 	if s.signing == nil {
 		return nil, fmt.Errorf("%w: signing is not configured", ErrInvalidRequest)
 	}
+	if err := s.checkKeyRequest(&req); err != nil {
+		return nil, err
+	}
 	// 1.
 	digest := sha256.Sum256(req.Document)
-	if err := s.redeem(req.SAD, req.UserID, [][]byte{digest[:]}); err != nil {
-		return nil, err
-	}
-	c, err := s.store.Citizen(ctx, req.UserID)
-	if err != nil {
-		return nil, err
-	}
 	if req.LongTerm {
+		if err := s.redeem(req.SAD, req.UserID, [][]byte{digest[:]}); err != nil {
+			return nil, err
+		}
+		c, err := s.store.Citizen(ctx, req.UserID)
+		if err != nil {
+			return nil, err
+		}
 		return s.signLongTerm(ctx, c, req)
 	}
-	// 2.
-	key, err := s.signing.NewKey(ctx)
+	// A key is taken only for a SAD that would be accepted, so that
+	// requests without one cannot drain the RSA pool; a request that finds
+	// no key keeps its SAD for a retry.
+	if !s.sadCovers(req.SAD, req.UserID, [][]byte{digest[:]}) {
+		_ = s.redeem(req.SAD, req.UserID, nil) // used up all the same
+		return nil, ErrSAD
+	}
+	key, err := s.oneTimeKey(ctx, req.Key)
 	if err != nil {
-		return nil, fmt.Errorf("citizen: generating the signature key: %w", err)
+		return nil, err
 	}
-	// 5. On every path that fails before the end, and once at the end,
-	// where its audit record shares the commit that records the serial.
-	destroyed := false
-	destroy := func() error {
-		destroyed = true
-		derr := key.Destroy()
-		if derr != nil {
-			s.log.ErrorContext(ctx, "citizen: destroying a one-time key failed", "key", key.Label(), "err", derr)
-		}
-		return derr
+	use := &keyUse{s: s, key: key, userID: req.UserID}
+	defer use.end(ctx) // destroys the key on every path that has not
+	sad, err := s.redeemSAD(req.SAD, req.UserID, [][]byte{digest[:]})
+	if err != nil {
+		return nil, err
 	}
-	defer func() {
-		if !destroyed {
-			s.audit(ctx, s.event(ActionKeyDestroy, c.UserID, destroy(), map[string]string{"key": key.Label()}))
+	// The name and identifier as at the authorisation; the record is
+	// read again (and a suspended account refused) when the serial is
+	// recorded, before the key signs.
+	c := &Citizen{UserID: req.UserID, Name: sad.name, UUID: sad.uuid}
+	if c.UUID == "" {
+		if c, err = s.store.Citizen(ctx, req.UserID); err != nil {
+			return nil, err
 		}
-	}()
-	// 3.
+	}
+	// 2.
 	actor := audit.Actor{Subject: "citizen " + c.UserID}
 	cert, err := s.signing.CA.IssueQualified(ctx, ca.QualifiedRequest{PublicKey: key.Public(), Name: c.Name, UUID: c.UUID, Actor: actor})
 	if err != nil {
 		return nil, fmt.Errorf("citizen: issuing the signing certificate: %w", err)
 	}
+	use.serial = cert.Serial.String()
 	leaf, err := cert.X509()
 	if err != nil {
 		return nil, err
@@ -252,30 +305,29 @@ func (s *Service) SignDocument(ctx context.Context, req DocumentRequest) (*Signe
 		return nil, err
 	}
 	chain := append([]*x509.Certificate{leaf, iss.Certificate}, iss.Chain...)
-	// 4.
-	out, err := s.signWith(ctx, c, key, chain, req)
+	// 3. and 4.
+	out, err := s.signWith(ctx, c, key, chain, req, use, &issuedStatus{ca: s.signing.CA, cert: cert, leaf: leaf})
 	if err != nil {
 		return nil, err
 	}
-	ev := s.event(ActionKeyDestroy, c.UserID, destroy(), map[string]string{"key": key.Label(), "certificate": cert.Serial.String()})
-	if _, err := s.store.UpdateCitizen(ctx, c.UserID, func(c *Citizen) ([]audit.Event, error) {
-		c.Certificates = append(c.Certificates, cert.Serial.String())
-		if n := len(c.Certificates); n > maxCertificates {
-			c.Certificates = c.Certificates[n-maxCertificates:]
-		}
-		return []audit.Event{ev}, nil
-	}); err != nil {
-		s.log.WarnContext(ctx, "citizen: recording the certificate failed", "serial", cert.Serial.String(), "err", err)
-		s.audit(ctx, ev)
+	if err := use.commitAfter(ctx); err != nil {
+		return nil, err
 	}
 	return &Signed{Data: out, Certificate: leaf}, nil
 }
 
 // signWith signs the document through the signing service with a key
-// that may sign once.
-func (s *Service) signWith(ctx context.Context, c *Citizen, key crypto.Signer, chain []*x509.Certificate, req DocumentRequest) ([]byte, error) {
+// that may sign once; auditor and status, when not nil, take the key's
+// records and answer the certificate's status (see signer.Request).
+func (s *Service) signWith(ctx context.Context, c *Citizen, key crypto.Signer, chain []*x509.Certificate, req DocumentRequest, auditor signer.Auditor, status signer.StatusSource) ([]byte, error) {
 	sreq := signer.Request{Seal: &signer.Seal{Name: "citizen " + c.UserID, Key: &onceSigner{Signer: key}, Chain: chain},
-		Level: s.signing.Level, Actor: audit.Actor{Subject: "citizen " + c.UserID}}
+		Level: s.signing.Level, Actor: audit.Actor{Subject: "citizen " + c.UserID}, PSS: req.PSS}
+	if auditor != nil {
+		sreq.Audit = auditor
+	}
+	if status != nil {
+		sreq.Status = status
+	}
 	if req.PDF {
 		return s.signing.Signer.SignPDF(ctx, sreq, req.Document)
 	}
@@ -299,7 +351,7 @@ func (s *Service) signLongTerm(ctx context.Context, c *Citizen, req DocumentRequ
 		return nil, fmt.Errorf("citizen: unwrapping the key: %w", err)
 	}
 	defer func() { _ = key.Destroy() }()
-	out, err := s.signWith(ctx, c, key, chain, req)
+	out, err := s.signWith(ctx, c, key, chain, req, nil, nil)
 	if err != nil {
 		return nil, err
 	}

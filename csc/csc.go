@@ -8,14 +8,17 @@
 //     section 4.4 for service providers; a service provider may present a
 //     configured client certificate instead;
 //   - credentials/list, credentials/info (11.4, 11.5): per citizen, the
-//     long-term POCES credential and the one-time qualified credential,
-//     both SCAL 2 with explicit authorisation and multisign;
+//     long-term POCES credential and the one-time qualified credentials
+//     (qes: with a P-256 key, qes-rsa: with an RSA-3072 key from the
+//     pool; a CSC credential has one key), all SCAL 2 with explicit
+//     authorisation and multisign;
 //   - credentials/authorize (11.6), explicit mode: user ID, password (PIN)
 //     and one-time code (OTP) give a SAD bound to the hashes named, valid a
 //     few minutes and usable once;
 //   - signatures/signHash (11.9) with the long-term credential, and
-//     signatures/signDoc (11.11) with either (the one-time credential with
-//     signatureQualifier eu_eidas_qes).
+//     signatures/signDoc (11.11) with any (the one-time credentials with
+//     signatureQualifier eu_eidas_qes; documents[].signAlgo must go with
+//     the credential's key and picks PKCS#1 v1.5 or RSASSA-PSS for RSA).
 //
 // The SAD is checked by package citizen, next to the keys, not here.
 // Handlers only decode, call, map errors and encode; errors are the CSC
@@ -51,6 +54,7 @@ type Citizens interface {
 	Authorize(ctx context.Context, req citizen.AuthorizeRequest) (*citizen.SAD, error)
 	SignHash(ctx context.Context, req citizen.HashRequest) ([][]byte, error)
 	SignDocument(ctx context.Context, req citizen.DocumentRequest) (*citizen.Signed, error)
+	OneTimeKeys() []citizen.KeyAlgorithm
 }
 
 var _ Citizens = (*citizen.Service)(nil)
@@ -160,7 +164,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, "invalid_request"
 	case errors.Is(err, errInvalidRequest), errors.Is(err, citizen.ErrInvalidRequest):
 		return http.StatusBadRequest, "invalid_request"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, citizen.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "temporarily_unavailable"
 	}
 	return http.StatusInternalServerError, "server_error"
@@ -246,8 +250,9 @@ var hashOIDs = map[string]crypto.Hash{
 
 // Credential IDs name a citizen and a model.
 const (
-	longTermPrefix = "poces:"
-	oneTimePrefix  = "qes:"
+	longTermPrefix   = "poces:"
+	oneTimePrefix    = "qes:"     // a P-256 key made for the signature
+	oneTimeRSAPrefix = "qes-rsa:" // an RSA-3072 key from the pool
 	// QualifierQES is the signatureQualifier of the one-time model.
 	QualifierQES = "eu_eidas_qes"
 	// OIDECDSAWithSHA256 and friends are the signAlgo values accepted.
@@ -256,17 +261,33 @@ const (
 	oidECDSAWithSHA512 = "1.2.840.10045.4.3.4"
 	oidECPublicKey     = "1.2.840.10045.2.1"
 	oidP256            = "1.2.840.10045.3.1.7"
+	// RSA (RFC 8017 appendix C): the key, PKCS#1 v1.5 with SHA-256, and
+	// RSASSA-PSS (whose parameters are SHA-256, MGF1 with SHA-256 and a
+	// 32-byte salt here).
+	oidRSAEncryption = "1.2.840.113549.1.1.1"
+	oidRSAWithSHA256 = "1.2.840.113549.1.1.11"
+	oidRSAPSS        = "1.2.840.113549.1.1.10"
 )
 
+// credential is a parsed credential ID: a citizen and a model, and for
+// the one-time model the key algorithm.
+type credential struct {
+	userID  string
+	oneTime bool
+	key     citizen.KeyAlgorithm
+}
+
 // parseCredential splits a credential ID into user ID and model.
-func parseCredential(id string) (userID string, oneTime bool, err error) {
+func parseCredential(id string) (credential, error) {
 	switch {
 	case strings.HasPrefix(id, longTermPrefix) && len(id) > len(longTermPrefix):
-		return id[len(longTermPrefix):], false, nil
+		return credential{userID: id[len(longTermPrefix):], key: citizen.KeyP256}, nil
 	case strings.HasPrefix(id, oneTimePrefix) && len(id) > len(oneTimePrefix):
-		return id[len(oneTimePrefix):], true, nil
+		return credential{userID: id[len(oneTimePrefix):], oneTime: true, key: citizen.KeyP256}, nil
+	case strings.HasPrefix(id, oneTimeRSAPrefix) && len(id) > len(oneTimeRSAPrefix):
+		return credential{userID: id[len(oneTimeRSAPrefix):], oneTime: true, key: citizen.KeyRSA3072}, nil
 	}
-	return "", false, fmt.Errorf("%w: unknown credentialID", errInvalidRequest)
+	return credential{}, fmt.Errorf("%w: unknown credentialID", errInvalidRequest)
 }
 
 // hexes is for logs: digests, never secrets.

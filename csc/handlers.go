@@ -110,6 +110,9 @@ func (a *API) credentialsList(w http.ResponseWriter, r *http.Request, _ string) 
 			return
 		}
 		ids = append(ids, oneTimePrefix+req.UserID)
+		if a.rsaOn() {
+			ids = append(ids, oneTimeRSAPrefix+req.UserID)
+		}
 	}
 	a.reply(w, map[string]any{"credentialIDs": ids})
 }
@@ -124,10 +127,11 @@ type infoRequest struct {
 // credentialsInfo answers section 11.5.
 func (a *API) credentialsInfo(w http.ResponseWriter, r *http.Request, _ string) {
 	var req infoRequest
-	userID, oneTime, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
+	cred, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
 	if !ok {
 		return
 	}
+	userID, oneTime := cred.userID, cred.oneTime
 	if ok, err := a.citizens.Enrolled(r.Context(), userID); err != nil || !ok {
 		a.fail(w, r, cmpErr(err, fmt.Errorf("%w: unknown credentialID", errInvalidRequest)))
 		return
@@ -142,6 +146,10 @@ func (a *API) credentialsInfo(w http.ResponseWriter, r *http.Request, _ string) 
 		out["description"] = "one-time qualified certificate, made for each signature (sign with signDoc, signatureQualifier " + QualifierQES + ")"
 		out["multisign"] = 1
 		out["signatureQualifier"] = QualifierQES
+		if cred.key == citizen.KeyRSA3072 {
+			out["key"] = map[string]any{"status": "enabled", "algo": []string{oidRSAEncryption, oidRSAWithSHA256, oidRSAPSS}, "len": 3072}
+			out["description"] = "one-time qualified certificate for an RSA-3072 key made ahead of time (sign with signDoc, signatureQualifier " + QualifierQES + ")"
+		}
 	} else {
 		chain, err := a.citizens.Credential(r.Context(), userID)
 		if err != nil {
@@ -197,10 +205,11 @@ type authorizeRequest struct {
 // authorize answers section 11.6 in explicit mode.
 func (a *API) authorize(w http.ResponseWriter, r *http.Request, client string) {
 	var req authorizeRequest
-	userID, _, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
+	cred, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
 	if !ok {
 		return
 	}
+	userID := cred.userID
 	hashes, err := decodeHashes(req.Hashes, req.HashAlgorithmOID)
 	if err != nil {
 		a.fail(w, r, err)
@@ -230,11 +239,12 @@ type signHashRequest struct {
 // signHash answers section 11.9 with the long-term credential.
 func (a *API) signHash(w http.ResponseWriter, r *http.Request, _ string) {
 	var req signHashRequest
-	userID, oneTime, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
+	cred, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
 	if !ok {
 		return
 	}
-	if oneTime {
+	userID := cred.userID
+	if cred.oneTime {
 		a.fail(w, r, fmt.Errorf("%w: the one-time credential signs documents only (signatures/signDoc)", errInvalidRequest))
 		return
 	}
@@ -282,10 +292,11 @@ type signDocRequest struct {
 // CAdES ("C"), at B-LTA, with the long-term credential or the one-time one.
 func (a *API) signDoc(w http.ResponseWriter, r *http.Request, _ string) {
 	var req signDocRequest
-	userID, oneTime, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
+	cred, ok := a.credentialRequest(w, r, &req, &req.CredentialID)
 	if !ok {
 		return
 	}
+	userID, oneTime := cred.userID, cred.oneTime
 	if oneTime != (req.SignatureQualifier == QualifierQES) {
 		a.fail(w, r, fmt.Errorf("%w: the one-time credential, and only it, goes with signatureQualifier %s", errInvalidRequest, QualifierQES))
 		return
@@ -303,13 +314,21 @@ func (a *API) signDoc(w http.ResponseWriter, r *http.Request, _ string) {
 		a.fail(w, r, fmt.Errorf("%w: signature_format must be P (PAdES) or C (CAdES)", errInvalidRequest))
 		return
 	}
+	pss := false
+	if oneTime {
+		var err error
+		if pss, err = signAlgoPSS(cred, d.SignAlgo); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	doc, err := base64.StdEncoding.DecodeString(d.Document)
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("%w: document is not base64: %v", errInvalidRequest, err))
 		return
 	}
 	signed, err := a.citizens.SignDocument(r.Context(), citizen.DocumentRequest{UserID: userID, SAD: req.SAD, Document: doc,
-		PDF: d.SignatureFormat == "P", LongTerm: !oneTime})
+		PDF: d.SignatureFormat == "P", LongTerm: !oneTime, Key: cred.key, PSS: pss})
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -360,15 +379,51 @@ func decodeHashes(in []string, oid string) ([][]byte, error) {
 
 // credentialRequest decodes a request body naming a credential and parses
 // the credential's ID; on failure it has answered and ok is false.
-func (a *API) credentialRequest(w http.ResponseWriter, r *http.Request, req any, credentialID *string) (userID string, oneTime, ok bool) {
+func (a *API) credentialRequest(w http.ResponseWriter, r *http.Request, req any, credentialID *string) (credential, bool) {
 	if err := a.decode(w, r, req); err != nil {
 		a.fail(w, r, err)
-		return "", false, false
+		return credential{}, false
 	}
-	userID, oneTime, err := parseCredential(*credentialID)
+	cred, err := parseCredential(*credentialID)
+	if err == nil && cred.key == citizen.KeyRSA3072 && !a.rsaOn() {
+		err = fmt.Errorf("%w: unknown credentialID (RSA-3072 one-time keys are not configured)", errInvalidRequest)
+	}
 	if err != nil {
 		a.fail(w, r, err)
-		return "", false, false
+		return credential{}, false
 	}
-	return userID, oneTime, true
+	return cred, true
+}
+
+// rsaOn: the service has RSA-3072 one-time keys.
+func (a *API) rsaOn() bool {
+	for _, k := range a.citizens.OneTimeKeys() {
+		if k == citizen.KeyRSA3072 {
+			return true
+		}
+	}
+	return false
+}
+
+// signAlgoPSS checks a one-time credential's signAlgo (CSC 2.0 section
+// 11.11, documents[].signAlgo) against its key and says whether it asks
+// for RSASSA-PSS. An absent signAlgo takes the key's default (ECDSA with
+// SHA-256, or PKCS#1 v1.5 with SHA-256).
+func signAlgoPSS(cred credential, signAlgo string) (bool, error) {
+	if cred.key == citizen.KeyRSA3072 {
+		switch signAlgo {
+		case "", oidRSAEncryption, oidRSAWithSHA256:
+			return false, nil
+		case oidRSAPSS:
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: signAlgo %q; the RSA-3072 credential signs with %s or %s (RSASSA-PSS)", errInvalidRequest, signAlgo, oidRSAWithSHA256, oidRSAPSS)
+	}
+	switch signAlgo {
+	case "", oidECDSAWithSHA256, oidECPublicKey:
+		return false, nil
+	case oidRSAEncryption, oidRSAWithSHA256, oidRSAPSS:
+		return false, fmt.Errorf("%w: signAlgo %q is RSA; the RSA-3072 credential is %s<user>", errInvalidRequest, signAlgo, oneTimeRSAPrefix)
+	}
+	return false, fmt.Errorf("%w: signAlgo %q; the one-time P-256 credential signs with %s", errInvalidRequest, signAlgo, oidECDSAWithSHA256)
 }

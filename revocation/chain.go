@@ -63,6 +63,10 @@ func (f *Fetcher) remember(key string, check func() error) error {
 	return err
 }
 
+// SelfSigned is the package's SelfSigned with the signature check
+// remembered, for callers that ask of the same roots on every signature.
+func (f *Fetcher) SelfSigned(cert *x509.Certificate) bool { return f.selfSigned(cert) }
+
 func (f *Fetcher) selfSigned(cert *x509.Certificate) bool {
 	return bytes.Equal(cert.RawIssuer, cert.RawSubject) && f.signedBy(cert, cert) == nil
 }

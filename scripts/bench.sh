@@ -35,6 +35,9 @@ run crl-serve ./crl 'BenchmarkServeCachedCRL|BenchmarkPartition' 2s
 # MitID-model signatures (session key, qualified certificate, CAdES B-B,
 # key destroyed) at 2 and 8 clients vs the HSM-bound rate of the same run.
 run citizen ./citizen 'BenchmarkArgon2id|BenchmarkLogin|BenchmarkHSMBound|BenchmarkOneTimeSignature' 200x
+# The same with RSA-3072 one-time keys from the pool (made before the clock
+# starts; "refilling" with one refiller running), vs hsm-bound-rsa/s.
+run citizen-rsa ./citizen 'BenchmarkRSAPoolSignature' 40x
 # Issuance through the admin API (4 clients) vs in-process issuance.
 run api ./cmd/oces 'BenchmarkAPIIssuance' 300x
 # Validation of a 1 MB PAdES B-LTA file, offline, next to hashing it and

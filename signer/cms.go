@@ -117,7 +117,7 @@ func (s *Service) ExtendCAdES(ctx context.Context, req ExtendRequest, cms, conte
 // time-stamp from B-T.
 func (s *Service) cms(ctx context.Context, req *Request, digest []byte, signingTime time.Time) ([]byte, error) {
 	der, err := cades.SignDigest(ctx, req.Seal.Key, digest, cades.SignOptions{
-		Hash: req.Hash, PSS: req.PSS, Certificates: cmsCertificates(req.Seal.Chain), SigningTime: signingTime,
+		Hash: req.Hash, PSS: req.PSS, Certificates: s.cmsCertificates(req.Seal.Chain), SigningTime: signingTime,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("signer: signing with %q: %w", req.Seal.Name, err)

@@ -62,6 +62,12 @@ func (e *evidence) addResult(r *revocation.Result) {
 // judge, and a chain that ends early is logged. A status source that does
 // not answer is always an error: the level would be a lie without it.
 func (s *Service) chain(ctx context.Context, leaf *x509.Certificate, pool []*x509.Certificate, e *evidence, strict bool) error {
+	return s.chainStatus(ctx, leaf, pool, e, strict, nil, false)
+}
+
+// chainStatus is chain with the leaf's status from src when it is not
+// nil (see statusOf).
+func (s *Service) chainStatus(ctx context.Context, leaf *x509.Certificate, pool []*x509.Certificate, e *evidence, strict bool, src StatusSource, embed bool) error {
 	chain, err := s.rev.BuildChain(ctx, leaf, pool)
 	if err != nil {
 		if strict {
@@ -77,7 +83,12 @@ func (s *Service) chain(ctx context.Context, leaf *x509.Certificate, pool []*x50
 		if revocation.NoCheck(cert) {
 			continue
 		}
-		r, err := s.rev.Check(ctx, cert, chain[i+1])
+		var r *revocation.Result
+		if i == 0 {
+			r, err = s.statusOf(ctx, cert, chain[i+1], src, embed)
+		} else {
+			r, err = s.rev.Check(ctx, cert, chain[i+1])
+		}
 		switch {
 		case errors.Is(err, revocation.ErrNoSource):
 			s.log.InfoContext(ctx, "signer: a certificate names no status source", "subject", cert.Subject.String())

@@ -15,7 +15,6 @@ import (
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/cades"
 	"github.com/oces-pki/oces/pades"
-	"github.com/oces-pki/oces/revocation"
 )
 
 // SignPDF signs pdf at req.Level and returns the signed file: the original
@@ -314,7 +313,7 @@ func (s *Service) padesError(err error) error {
 // the real size if this falls short.
 func (s *Service) contentsSize(req *Request) int {
 	n := 2048
-	for _, c := range cmsCertificates(req.Seal.Chain) {
+	for _, c := range s.cmsCertificates(req.Seal.Chain) {
 		n += len(c.Raw) + 16
 	}
 	switch k := req.Seal.Key.Public().(type) {
@@ -359,10 +358,10 @@ func parseCertificates(ders [][]byte) []*x509.Certificate {
 
 // cmsCertificates are the certificates a CMS carries: the chain without
 // its self-signed root (which comes with the validation data at B-LT).
-func cmsCertificates(chain []*x509.Certificate) []*x509.Certificate {
+func (s *Service) cmsCertificates(chain []*x509.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, c := range chain {
-		if !revocation.SelfSigned(c) {
+		if !s.rev.SelfSigned(c) {
 			out = append(out, c)
 		}
 	}

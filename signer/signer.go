@@ -132,6 +132,18 @@ type Request struct {
 	PSS   bool        // RSA-PSS instead of PKCS#1 v1.5 for RSA keys
 	// Actor is who asked, for the audit chain.
 	Actor audit.Actor
+	// Audit, when set, takes this request's records of the key's use
+	// (ActionSignBefore, ActionSignAfter) instead of the service's
+	// Auditor, so that a caller can commit them with changes of its own.
+	// AppendAudit of the "before" record must return only once it is
+	// durable: nothing is signed otherwise. It may hold the "after" record
+	// for the caller to commit, which must then do so before it hands the
+	// signature out.
+	Audit Auditor
+	// Status, when set, answers the status of the signing certificate
+	// (Seal.Chain[0]) in place of a query to its OCSP responder: for a
+	// certificate whose CA is at hand (see StatusSource).
+	Status StatusSource
 
 	// PDF only.
 	Reason, Location, ContactInfo string
@@ -207,7 +219,7 @@ func (s *Service) checkCertificate(ctx context.Context, req *Request) (*evidence
 		}
 	}
 	var e evidence
-	err := s.chain(ctx, req.Seal.Chain[0], req.Seal.Chain[1:], &e, true)
+	err := s.chainStatus(ctx, req.Seal.Chain[0], req.Seal.Chain[1:], &e, true, req.Status, req.Level >= cades.LevelBLT)
 	switch {
 	case err == nil:
 		return &e, nil
@@ -241,7 +253,11 @@ func (s *Service) record(ctx context.Context, req *Request, action, format strin
 	if ev.Actor == (audit.Actor{}) {
 		ev.Actor = audit.System
 	}
-	if aerr := s.audit.AppendAudit(ctx, ev); aerr != nil {
+	auditor := s.audit
+	if req.Audit != nil {
+		auditor = req.Audit
+	}
+	if aerr := auditor.AppendAudit(ctx, ev); aerr != nil {
 		return fmt.Errorf("signer: writing the audit record: %w", aerr)
 	}
 	return nil

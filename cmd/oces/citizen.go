@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -54,6 +55,28 @@ type CitizenConfig struct {
 	QualifiedValidity conf.Duration `yaml:"qualified_validity"`
 	QualifiedPolicies []string      `yaml:"qualified_policies"`
 	QualifiedPDS      string        `yaml:"qualified_pds"` // https URL of the English PKI disclosure statement
+	// RSAPoolSize is how many RSA-3072 one-time keys are kept ready in
+	// key_token (32 by default; 0 turns RSA-3072 one-time keys off);
+	// RSAPoolRefill how many are made at once (1: refilling takes one
+	// core at most); RSAPoolWait how long a request waits for a key when
+	// the pool is empty before it is refused as unavailable (2s).
+	RSAPoolSize   *int          `yaml:"rsa_pool_size"`
+	RSAPoolRefill int           `yaml:"rsa_pool_refill"`
+	RSAPoolWait   conf.Duration `yaml:"rsa_pool_wait"`
+}
+
+// Bounds of the RSA-3072 pool.
+const (
+	defaultRSAPoolSize = 32
+	maxRSAPoolSize     = 4096
+)
+
+// rsaPoolSize is the configured pool size, or the default.
+func (z *CitizenConfig) rsaPoolSize() int {
+	if z.RSAPoolSize == nil {
+		return defaultRSAPoolSize
+	}
+	return *z.RSAPoolSize
 }
 
 func (c *CitizenConfig) on() bool { return c.PepperKey != "" }
@@ -76,6 +99,14 @@ func (c *Config) validateCitizen() error {
 	}
 	if _, err := c.qualifiedProfile(); err != nil {
 		return err
+	}
+	switch n := z.rsaPoolSize(); {
+	case n < 0 || n > maxRSAPoolSize:
+		return conf.Errorf("citizen.rsa_pool_size", "must be 0 (no RSA-3072 one-time keys) to %d", maxRSAPoolSize)
+	case z.RSAPoolRefill < 0 || z.RSAPoolRefill > max(n, 1):
+		return conf.Errorf("citizen.rsa_pool_refill", "must be 1 to rsa_pool_size (%d)", n)
+	case z.RSAPoolWait.D() < 0 || z.RSAPoolWait.D() > time.Minute:
+		return conf.Errorf("citizen.rsa_pool_wait", "must be at most 1m")
 	}
 	return nil
 }
@@ -387,7 +418,7 @@ func (z *CitizenConfig) wrapOn() bool { return z.WrapKey != "" }
 // key_token, long-term keys wrapped under wrap_key, both through a signing
 // service of their own that reaches the TSA and the status services as
 // the seals' does.
-func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Service) error {
+func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Service, reg prometheus.Registerer) error {
 	roots, err := cfg.trustAnchors()
 	if err != nil {
 		return err
@@ -407,6 +438,31 @@ func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Serv
 	s := citizen.Signing{Signer: sg, CA: a.ca, NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
 		return a.hsm.GenerateSessionKey(ctx, z.KeyToken)
 	}}
+	if n := z.rsaPoolSize(); n > 0 {
+		pool, err := citizen.NewKeyPool(citizen.PoolConfig{Size: n, Refill: z.RSAPoolRefill, Wait: z.RSAPoolWait.D(), Logger: newLogger(),
+			New: func(ctx context.Context) (citizen.OneTimeKey, error) {
+				return a.hsm.GenerateSessionRSAKey(ctx, z.KeyToken)
+			}})
+		if err != nil {
+			return err
+		}
+		// The pool's keys are destroyed at shutdown, before the HSM closes
+		// (app.Close waits for the background).
+		a.background.Go(func() {
+			<-ctx.Done()
+			if err := pool.Close(); err != nil {
+				newLogger().Error("citizen: closing the RSA-3072 key pool", "err", err)
+			}
+		})
+		if reg != nil {
+			reg.MustRegister(
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "oces_citizen_rsa_pool_keys",
+					Help: "RSA-3072 one-time keys ready in the pool."}, func() float64 { return float64(pool.Len()) }),
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "oces_citizen_rsa_pool_size",
+					Help: "Size of the RSA-3072 one-time key pool (citizen.rsa_pool_size)."}, func() float64 { return float64(pool.Cap()) }))
+		}
+		s.RSAKeys = pool
+	}
 	if z.wrapOn() {
 		s.NewWrappedKey = func(ctx context.Context) (citizen.OneTimeKey, []byte, error) {
 			return a.hsm.GenerateWrappedKey(ctx, z.WrapKey)
@@ -423,12 +479,12 @@ func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Serv
 }
 
 // withCSC serves the CSC API under /csc/v2/ next to the admin API.
-func (a *app) withCSC(ctx context.Context, cfg *Config, admin http.Handler, logger *slog.Logger) (http.Handler, error) {
+func (a *app) withCSC(ctx context.Context, cfg *Config, admin http.Handler, logger *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
 	svc, err := a.citizens(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.citizenSigning(ctx, cfg, svc); err != nil {
+	if err := a.citizenSigning(ctx, cfg, svc, reg); err != nil {
 		return nil, err
 	}
 	var clients []csc.Client

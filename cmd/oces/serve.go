@@ -159,7 +159,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		}
 		var h http.Handler = signerOnly(roles, api.New(apiCfg))
 		if cfg.Citizen.on() {
-			if h, err = a.withCSC(ctx, cfg, h, logger); err != nil {
+			if h, err = a.withCSC(ctx, cfg, h, logger, reg); err != nil {
 				return fmt.Errorf("CSC API: %w", err)
 			}
 			// OAuth2 clients of the CSC API come without a certificate; the
