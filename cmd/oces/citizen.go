@@ -419,12 +419,24 @@ func (z *CitizenConfig) wrapOn() bool { return z.WrapKey != "" }
 // service of their own that reaches the TSA and the status services as
 // the seals' does.
 func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Service, reg prometheus.Registerer) error {
+	if a.citizenSign == nil {
+		s, err := a.newCitizenSigning(ctx, cfg, reg)
+		if err != nil {
+			return err
+		}
+		a.citizenSign = s
+	}
+	return svc.SetSigning(*a.citizenSign)
+}
+
+// newCitizenSigning builds what citizenSigning shares.
+func (a *app) newCitizenSigning(ctx context.Context, cfg *Config, reg prometheus.Registerer) (*citizen.Signing, error) {
 	roots, err := cfg.trustAnchors()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.tsaURL() == "" {
-		return conf.Errorf("signer.tsa_url", "citizens' signatures need a time-stamp authority: set signer.tsa_url or run the TSA (tsa.key)")
+		return nil, conf.Errorf("signer.tsa_url", "citizens' signatures need a time-stamp authority: set signer.tsa_url or run the TSA (tsa.key)")
 	}
 	fetcher := revocation.New(revocation.Config{MaxAge: 10 * time.Second, Logger: newLogger()})
 	sg, err := signer.New(signer.Config{
@@ -432,7 +444,7 @@ func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Serv
 		Revocation: fetcher, Audit: a.store, Logger: newLogger(), MaxDocumentBytes: cfg.Signer.MaxDocumentBytes,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	z := cfg.Citizen
 	s := citizen.Signing{Signer: sg, CA: a.ca, NewKey: func(ctx context.Context) (citizen.OneTimeKey, error) {
@@ -444,7 +456,7 @@ func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Serv
 				return a.hsm.GenerateSessionRSAKey(ctx, z.KeyToken)
 			}})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// The pool's keys are destroyed at shutdown, before the HSM closes
 		// (app.Close waits for the background).
@@ -475,7 +487,7 @@ func (a *app) citizenSigning(ctx context.Context, cfg *Config, svc *citizen.Serv
 			return a.hsm.UnwrapKey(ctx, z.WrapKey, wrapped, ec)
 		}
 	}
-	return svc.SetSigning(s)
+	return &s, nil
 }
 
 // withCSC serves the CSC API under /csc/v2/ next to the admin API.

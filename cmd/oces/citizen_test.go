@@ -32,7 +32,7 @@ func (e *env) runStdin(stdin string, args ...string) (string, string, int) {
 }
 
 func citizenConfig(e *env) string {
-	return fmt.Sprintf("citizen: {pepper_key: %q, code_key: %q, app_key: %q, key_token: %q}\n",
+	return fmt.Sprintf("citizen: {pepper_key: %q, code_key: %q, app_key: %q, key_token: %q, rsa_pool_size: 0}\n",
 		e.tok.KeyURI("citizen-pepper"), e.tok.KeyURI("citizen-codes"), e.tok.KeyURI("citizen-app"), e.tok.TokenURI())
 }
 
@@ -105,7 +105,7 @@ func TestCitizenCommands(t *testing.T) {
 func TestServeCSC(t *testing.T) {
 	e := newEnvAt(t, "p-256", "http://127.0.0.1:8080", "127.0.0.1:0", func(e *env) string {
 		e.write("csc-secret", "s3cret-of-the-webshop\n")
-		return fmt.Sprintf("citizen: {pepper_key: %q, code_key: %q, app_key: %q, key_token: %q, csc_clients: [{id: webshop, secret_file: csc-secret}]}\n",
+		return fmt.Sprintf("citizen: {pepper_key: %q, code_key: %q, app_key: %q, key_token: %q, rsa_pool_size: 0, csc_clients: [{id: webshop, secret_file: csc-secret}]}\n",
 			e.tok.KeyURI("citizen-pepper"), e.tok.KeyURI("citizen-codes"), e.tok.KeyURI("citizen-app"), e.tok.TokenURI()) +
 			"signer: {tsa_url: \"http://127.0.0.1:1/tsa\"}\n"
 	})

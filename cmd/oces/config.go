@@ -19,6 +19,7 @@ import (
 
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/ceremony"
+	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/hsm"
 	"github.com/oces-pki/oces/internal/conf"
 	"github.com/oces-pki/oces/server"
@@ -336,6 +337,10 @@ type app struct {
 	// background holds the services' loops (CRL publisher, audit
 	// checkpointer); Close waits for them before closing the store.
 	background sync.WaitGroup
+	// citizenSign is the citizens' signing (signer, one-time key pool),
+	// built once and shared by the CSC API's and the web pages' citizen
+	// services.
+	citizenSign *citizen.Signing
 }
 
 // Close waits for the background loops (their context must be done), then

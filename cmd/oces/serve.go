@@ -174,7 +174,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, out interface{
 		}
 		var webListener *server.Listener
 		if cfg.Web.on() { // web.go
-			if h, webListener, webAt, err = a.withWeb(ctx, cfg, h, &adminLimits, limits, logger); err != nil {
+			if h, webListener, webAt, err = a.withWeb(ctx, cfg, h, &adminLimits, limits, logger, reg); err != nil {
 				return fmt.Errorf("citizens' pages: %w", err)
 			}
 		}

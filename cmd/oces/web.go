@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/oces-pki/oces/api"
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/citizen"
@@ -151,7 +153,7 @@ func (c *Config) validateReturnOrigins() error {
 //
 // The returned func takes the listener's bound address: without
 // web.public_url, signing addresses are https://<that address>.
-func (a *app) withWeb(ctx context.Context, cfg *Config, admin http.Handler, adminLimits *server.Limits, base server.Limits, logger *slog.Logger) (http.Handler, *server.Listener, func(string), error) {
+func (a *app) withWeb(ctx context.Context, cfg *Config, admin http.Handler, adminLimits *server.Limits, base server.Limits, logger *slog.Logger, reg prometheus.Registerer) (http.Handler, *server.Listener, func(string), error) {
 	w := cfg.Web
 	z := cfg.Citizen
 	policy := citizen.DefaultPolicy()
@@ -163,7 +165,7 @@ func (a *app) withWeb(ctx context.Context, cfg *Config, admin http.Handler, admi
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := a.citizenSigning(ctx, cfg, svc); err != nil {
+	if err := a.citizenSigning(ctx, cfg, svc, reg); err != nil {
 		return nil, nil, nil, err
 	}
 	anchors, err := cfg.validatorAnchors()
