@@ -1,7 +1,6 @@
 package ca
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -47,9 +46,8 @@ type IssueRequest struct {
 //  3. build the certificate template with a fresh 128-bit random serial;
 //  4. lint the exact TBSCertificate that will be signed;
 //  5. reserve serial and TBSCertificate durably;
-//  6. sign with the issuing CA's key;
-//  7. check the signed TBSCertificate is the linted one, store the
-//     certificate durably, and only then return it.
+//  6. sign that TBSCertificate, byte for byte, with the issuing CA's key;
+//  7. store the certificate durably, and only then return it.
 func (c *CA) Issue(ctx context.Context, req IssueRequest) (*Certificate, error) {
 	cert, err := c.issue(ctx, &req)
 	var recorded auditedError
@@ -81,43 +79,43 @@ func (c *CA) issue(ctx context.Context, req *IssueRequest) (*Certificate, error)
 	// registered meanwhile (a concurrent first issuance for the same person,
 	// or a drawn identifier that is taken).
 	for attempt := 1; ; attempt++ {
-		prep, tmpl, err := c.prepare(ctx, iss, prof, req, csr.PublicKey)
+		prep, err := c.prepare(ctx, iss, prof, req, csr.PublicKey)
 		if errors.Is(err, ErrSubjectExists) && attempt < 3 {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		return c.sign(ctx, iss, prep, tmpl, csr.PublicKey, req.Actor)
+		return c.sign(ctx, iss, prep, req.Actor)
 	}
 }
 
 // prepare runs steps 2 to 5: subject, template, lint, durable reservation.
-func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *IssueRequest, pub crypto.PublicKey) (*Prepared, *x509.Certificate, error) {
+func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *IssueRequest, pub crypto.PublicKey) (*Prepared, error) {
 	// 2. The subject's identifier.
 	subj, isNew, err := c.resolveSubject(ctx, prof, req)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// 3. The template.
 	now := c.now().UTC().Truncate(time.Second)
 	serial, err := c.newSerial()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	seq, err := c.nextSequence(ctx, iss)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	partition := int(seq / uint64(iss.PartitionSize))
 	tmpl, err := c.template(iss, prof, req, subj.ID, pub, serial, partition, now)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// 4. Lint the TBSCertificate the HSM will sign.
 	tbs, err := c.linter.prepare(tmpl, iss.Certificate, pub, iss.sigAlg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ca: issuing %s certificate: %w", prof.Name, err)
+		return nil, fmt.Errorf("ca: issuing %s certificate: %w", prof.Name, err)
 	}
 	// 5. Reserve durably, registering a new subject in the same commit.
 	prep := &Prepared{
@@ -128,9 +126,9 @@ func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *Issue
 		prep.NewSubject = subj
 	}
 	if err := c.certs.ReserveAudited(ctx, prep, c.signEvent(req.Actor, audit.ActionSignBefore, prep, nil)); err != nil {
-		return nil, nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
+		return nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
 	}
-	return prep, tmpl, nil
+	return prep, nil
 }
 
 // auditedError marks an error whose audit record is written already.
@@ -145,7 +143,7 @@ const afterSignTimeout = 30 * time.Second
 // sign runs steps 6 and 7. The audit chain holds "ca.sign.before" from the
 // reservation, and gets "ca.sign.after" with "cert.issue" in the same
 // transaction as the certificate, or "ca.sign.after" with the error.
-func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.Certificate, pub crypto.PublicKey, actor audit.Actor) (*Certificate, error) {
+func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, actor audit.Actor) (*Certificate, error) {
 	serial := prep.Serial
 	// From here the CA key is used: its outcome is stored and recorded
 	// whatever the client does, so the writes do not follow the request's
@@ -156,19 +154,13 @@ func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.C
 		c.auditFailure(ctx, actor, audit.ActionSignAfter, serial.String(), err)
 		return nil, auditedError{err}
 	}
-	// 6. Sign.
-	der, err := x509.CreateCertificate(c.rand, tmpl, iss.Certificate, pub, iss.Signer)
+	// 6. Sign the linted TBSCertificate itself.
+	der, err := signCertificate(c.rand, iss.Signer, iss.Certificate.PublicKey, iss.sigAlg, prep.TBS)
 	if err != nil {
 		return fail(fmt.Errorf("%w: signing certificate %s with %s: %w", ErrUnavailable, serial, iss.Name, err))
 	}
-	// 7. Same bytes as linted, then store before returning.
-	signed, err := x509.ParseCertificate(der)
-	if err != nil {
-		return fail(fmt.Errorf("ca: parsing signed certificate %s: %w", serial, err))
-	}
-	if !bytes.Equal(signed.RawTBSCertificate, prep.TBS) {
-		return fail(fmt.Errorf("ca: signed certificate %s differs from the linted one; not issued", serial))
-	}
+	// 7. Store before returning; the store checks once more that the
+	// certificate carries the reserved TBSCertificate.
 	cert, err := c.certs.CompleteAudited(ctx, serial, der, prep.Created,
 		c.signEvent(actor, audit.ActionSignAfter, prep, nil), c.signEvent(actor, audit.ActionCertIssue, prep, nil))
 	if err != nil {

@@ -187,7 +187,7 @@ func (c *CA) issueQualified(ctx context.Context, req QualifiedRequest) (*Certifi
 	if err := c.certs.ReserveAudited(ctx, prep, c.signEvent(req.Actor, audit.ActionSignBefore, prep, nil)); err != nil {
 		return nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
 	}
-	return c.sign(ctx, iss, prep, tmpl, req.PublicKey, req.Actor)
+	return c.sign(ctx, iss, prep, req.Actor)
 }
 
 // qualifiedStatements builds the qcStatements extension of the profile.

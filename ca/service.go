@@ -149,7 +149,7 @@ func (c *CA) IssueService(ctx context.Context, req ServiceRequest) (*Certificate
 	if err := c.certs.ReserveAudited(ctx, prep, c.signEvent(req.Actor, audit.ActionSignBefore, prep, nil)); err != nil {
 		return nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
 	}
-	return c.sign(ctx, iss, prep, tmpl, req.PublicKey, req.Actor)
+	return c.sign(ctx, iss, prep, req.Actor)
 }
 
 func (c *CA) serviceExtensions(iss *Issuer, kind ServiceKind, tmpl *x509.Certificate) error {
