@@ -57,15 +57,23 @@ func (e *LintError) Unwrap() error { return ErrLint }
 // when signed with sigAlg by the key of issuer.PublicKey, lints it, and
 // returns it to be signed.
 func (l *Linter) prepare(template, issuer *x509.Certificate, pub crypto.PublicKey, sigAlg x509.SignatureAlgorithm) ([]byte, error) {
-	tbs, err := encodeTBS(template, issuer, pub, sigAlg)
-	if err != nil {
-		return nil, err
-	}
-	lintDER, err := unsignedCertificate(tbs, issuer.PublicKey)
+	tbs, lintDER, err := encodeForLint(template, issuer, pub, sigAlg)
 	if err != nil {
 		return nil, err
 	}
 	return tbs, l.check(lintDER)
+}
+
+// encodeForLint returns the TBSCertificate of prepare and the certificate
+// check lints: that TBSCertificate with a zero signature.
+func encodeForLint(template, issuer *x509.Certificate, pub crypto.PublicKey, sigAlg x509.SignatureAlgorithm) (tbs, lintDER []byte, err error) {
+	if tbs, err = encodeTBS(template, issuer, pub, sigAlg); err != nil {
+		return nil, nil, err
+	}
+	if lintDER, err = unsignedCertificate(tbs, issuer.PublicKey); err != nil {
+		return nil, nil, err
+	}
+	return tbs, lintDER, nil
 }
 
 // check runs the linter over one DER certificate.
