@@ -44,8 +44,9 @@ type IssueRequest struct {
 //  1. parse the CSR and verify its signature (proof of possession) and key;
 //  2. resolve the subject in the registry (creating it if new);
 //  3. build the certificate template with a fresh 128-bit random serial;
-//  4. lint the exact TBSCertificate that will be signed;
-//  5. reserve serial and TBSCertificate durably;
+//  4. lint the exact TBSCertificate that will be signed, while
+//  5. serial and TBSCertificate are reserved durably (the two run side by
+//     side; nothing is signed unless both succeed);
 //  6. sign that TBSCertificate, byte for byte, with the issuing CA's key;
 //  7. store the certificate durably, and only then return it.
 func (c *CA) Issue(ctx context.Context, req IssueRequest) (*Certificate, error) {
