@@ -25,8 +25,8 @@ import (
 // transaction. A lone write therefore commits on its caller's goroutine,
 // with no hand-off to another goroutine and back (two wake-ups, each a
 // scheduling delay on a busy machine); a queued one is woken once, to
-// lead or with its answer. A leader commits one batch and hands on, so no
-// caller waits longer than the commit before its own and its own.
+// lead or with its answer. A leader commits one batch and hands on, so a
+// caller waits for the writes queued before it, never for later ones.
 type writer struct {
 	bolt     *bbolt.DB
 	maxBatch int
