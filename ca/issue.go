@@ -143,7 +143,14 @@ func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *Issue
 // CertificateStore.AbandonReservations).
 func (c *CA) lintAndReserve(ctx context.Context, prep *Prepared, lintDER []byte, actor audit.Actor) error {
 	linted := make(chan error, 1)
-	go func() { linted <- c.linter.check(lintDER) }()
+	go func() {
+		defer func() {
+			if v := recover(); v != nil { // as a failed lint: nothing is signed
+				linted <- fmt.Errorf("ca: linting panicked: %v", v)
+			}
+		}()
+		linted <- c.linter.check(lintDER)
+	}()
 	reserveErr := c.certs.ReserveAudited(ctx, prep, c.signEvent(actor, audit.ActionSignBefore, prep, nil))
 	lintErr := <-linted
 	if lintErr != nil {
