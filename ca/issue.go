@@ -132,27 +132,27 @@ func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *Issue
 	return prep, nil
 }
 
-// lintAndReserve runs steps 4 and 5 side by side: the lint of the
-// certificate (lintDER, prep.TBS with a zero signature) on another
-// goroutine while the reservation of prep, with its "ca.sign.before"
-// record, is committed. They are independent, and the signature waits for
-// both, so the commit's wait for the disk no longer adds to the lint's
-// time. A certificate that fails the lint is then reserved and never
-// signed: its "ca.sign.after" record says why, and the serial stays
-// reserved for good, as after a crash between the two steps (see
-// CertificateStore.AbandonReservations).
+// lintAndReserve runs steps 4 and 5 side by side: the reservation of
+// prep, with its "ca.sign.before" record, is committed on another
+// goroutine while the certificate (lintDER, prep.TBS with a zero
+// signature) is linted on this one, whose stack is grown already. They
+// are independent, and the signature waits for both, so the commit's wait
+// for the disk no longer adds to the lint's time. A certificate that fails
+// the lint is then reserved and never signed: its "ca.sign.after" record
+// says why, and the serial stays reserved for good, as after a crash
+// between the two steps (see CertificateStore.AbandonReservations).
 func (c *CA) lintAndReserve(ctx context.Context, prep *Prepared, lintDER []byte, actor audit.Actor) error {
-	linted := make(chan error, 1)
+	reserved := make(chan error, 1)
 	go func() {
 		defer func() {
-			if v := recover(); v != nil { // as a failed lint: nothing is signed
-				linted <- fmt.Errorf("ca: linting panicked: %v", v)
+			if v := recover(); v != nil { // as a failed reservation: nothing is signed
+				reserved <- fmt.Errorf("ca: reserving serial %s panicked: %v", prep.Serial, v)
 			}
 		}()
-		linted <- c.linter.check(lintDER)
+		reserved <- c.certs.ReserveAudited(ctx, prep, c.signEvent(actor, audit.ActionSignBefore, prep, nil))
 	}()
-	reserveErr := c.certs.ReserveAudited(ctx, prep, c.signEvent(actor, audit.ActionSignBefore, prep, nil))
-	lintErr := <-linted
+	lintErr := c.linter.check(lintDER)
+	reserveErr := <-reserved
 	if lintErr != nil {
 		lintErr = fmt.Errorf("ca: issuing %s certificate: %w", prep.Profile, lintErr)
 	}
