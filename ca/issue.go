@@ -1,7 +1,6 @@
 package ca
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -45,11 +44,11 @@ type IssueRequest struct {
 //  1. parse the CSR and verify its signature (proof of possession) and key;
 //  2. resolve the subject in the registry (creating it if new);
 //  3. build the certificate template with a fresh 128-bit random serial;
-//  4. lint the exact TBSCertificate that will be signed;
-//  5. reserve serial and TBSCertificate durably;
-//  6. sign with the issuing CA's key;
-//  7. check the signed TBSCertificate is the linted one, store the
-//     certificate durably, and only then return it.
+//  4. lint the exact TBSCertificate that will be signed, while
+//  5. serial and TBSCertificate are reserved durably (the two run side by
+//     side; nothing is signed unless both succeed);
+//  6. sign that TBSCertificate, byte for byte, with the issuing CA's key;
+//  7. store the certificate durably, and only then return it.
 func (c *CA) Issue(ctx context.Context, req IssueRequest) (*Certificate, error) {
 	cert, err := c.issue(ctx, &req)
 	var recorded auditedError
@@ -81,45 +80,45 @@ func (c *CA) issue(ctx context.Context, req *IssueRequest) (*Certificate, error)
 	// registered meanwhile (a concurrent first issuance for the same person,
 	// or a drawn identifier that is taken).
 	for attempt := 1; ; attempt++ {
-		prep, tmpl, err := c.prepare(ctx, iss, prof, req, csr.PublicKey)
+		prep, err := c.prepare(ctx, iss, prof, req, csr.PublicKey)
 		if errors.Is(err, ErrSubjectExists) && attempt < 3 {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		return c.sign(ctx, iss, prep, tmpl, csr.PublicKey, req.Actor)
+		return c.sign(ctx, iss, prep, req.Actor)
 	}
 }
 
 // prepare runs steps 2 to 5: subject, template, lint, durable reservation.
-func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *IssueRequest, pub crypto.PublicKey) (*Prepared, *x509.Certificate, error) {
+func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *IssueRequest, pub crypto.PublicKey) (*Prepared, error) {
 	// 2. The subject's identifier.
 	subj, isNew, err := c.resolveSubject(ctx, prof, req)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// 3. The template.
 	now := c.now().UTC().Truncate(time.Second)
 	serial, err := c.newSerial()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	seq, err := c.nextSequence(ctx, iss)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	partition := int(seq / uint64(iss.PartitionSize))
 	tmpl, err := c.template(iss, prof, req, subj.ID, pub, serial, partition, now)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	// 4. Lint the TBSCertificate the HSM will sign.
-	tbs, err := c.linter.prepare(tmpl, iss.Certificate, pub, iss.sigAlg)
+	// 4 and 5. Lint the TBSCertificate the HSM will sign, and reserve it
+	// durably, registering a new subject in the same commit.
+	tbs, lintDER, err := encodeForLint(tmpl, iss.Certificate, pub, iss.sigAlg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ca: issuing %s certificate: %w", prof.Name, err)
+		return nil, fmt.Errorf("ca: issuing %s certificate: %w", prof.Name, err)
 	}
-	// 5. Reserve durably, registering a new subject in the same commit.
 	prep := &Prepared{
 		Serial: serial, CA: iss.Name, Profile: prof.Name, SubjectID: subj.ID, Partition: partition,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Created: now, TBS: tbs,
@@ -127,10 +126,46 @@ func (c *CA) prepare(ctx context.Context, iss *Issuer, prof *Profile, req *Issue
 	if isNew {
 		prep.NewSubject = subj
 	}
-	if err := c.certs.ReserveAudited(ctx, prep, c.signEvent(req.Actor, audit.ActionSignBefore, prep, nil)); err != nil {
-		return nil, nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
+	if err := c.lintAndReserve(ctx, prep, lintDER, req.Actor); err != nil {
+		return nil, err
 	}
-	return prep, tmpl, nil
+	return prep, nil
+}
+
+// lintAndReserve runs steps 4 and 5 side by side: the reservation of
+// prep, with its "ca.sign.before" record, is committed on another
+// goroutine while the certificate (lintDER, prep.TBS with a zero
+// signature) is linted on this one, whose stack is grown already. They
+// are independent, and the signature waits for both, so the commit's wait
+// for the disk no longer adds to the lint's time. A certificate that fails
+// the lint is then reserved and never signed: its "ca.sign.after" record
+// says why, and the serial stays reserved for good, as after a crash
+// between the two steps (see CertificateStore.AbandonReservations).
+func (c *CA) lintAndReserve(ctx context.Context, prep *Prepared, lintDER []byte, actor audit.Actor) error {
+	reserved := make(chan error, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil { // as a failed reservation: nothing is signed
+				reserved <- fmt.Errorf("ca: reserving serial %s panicked: %v", prep.Serial, v)
+			}
+		}()
+		reserved <- c.certs.ReserveAudited(ctx, prep, c.signEvent(actor, audit.ActionSignBefore, prep, nil))
+	}()
+	lintErr := c.linter.check(lintDER)
+	reserveErr := <-reserved
+	if lintErr != nil {
+		lintErr = fmt.Errorf("ca: issuing %s certificate: %w", prep.Profile, lintErr)
+	}
+	switch {
+	case reserveErr != nil && lintErr != nil:
+		return lintErr // nothing was reserved; the request is refused
+	case reserveErr != nil:
+		return fmt.Errorf("ca: reserving serial %s: %w", prep.Serial, reserveErr)
+	case lintErr != nil:
+		c.auditFailure(context.WithoutCancel(ctx), actor, audit.ActionSignAfter, prep.Serial.String(), lintErr)
+		return auditedError{lintErr}
+	}
+	return nil
 }
 
 // auditedError marks an error whose audit record is written already.
@@ -145,7 +180,7 @@ const afterSignTimeout = 30 * time.Second
 // sign runs steps 6 and 7. The audit chain holds "ca.sign.before" from the
 // reservation, and gets "ca.sign.after" with "cert.issue" in the same
 // transaction as the certificate, or "ca.sign.after" with the error.
-func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.Certificate, pub crypto.PublicKey, actor audit.Actor) (*Certificate, error) {
+func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, actor audit.Actor) (*Certificate, error) {
 	serial := prep.Serial
 	// From here the CA key is used: its outcome is stored and recorded
 	// whatever the client does, so the writes do not follow the request's
@@ -156,19 +191,13 @@ func (c *CA) sign(ctx context.Context, iss *Issuer, prep *Prepared, tmpl *x509.C
 		c.auditFailure(ctx, actor, audit.ActionSignAfter, serial.String(), err)
 		return nil, auditedError{err}
 	}
-	// 6. Sign.
-	der, err := x509.CreateCertificate(c.rand, tmpl, iss.Certificate, pub, iss.Signer)
+	// 6. Sign the linted TBSCertificate itself.
+	der, err := signCertificate(c.rand, iss.Signer, iss.Certificate.PublicKey, iss.sigAlg, prep.TBS)
 	if err != nil {
 		return fail(fmt.Errorf("%w: signing certificate %s with %s: %w", ErrUnavailable, serial, iss.Name, err))
 	}
-	// 7. Same bytes as linted, then store before returning.
-	signed, err := x509.ParseCertificate(der)
-	if err != nil {
-		return fail(fmt.Errorf("ca: parsing signed certificate %s: %w", serial, err))
-	}
-	if !bytes.Equal(signed.RawTBSCertificate, prep.TBS) {
-		return fail(fmt.Errorf("ca: signed certificate %s differs from the linted one; not issued", serial))
-	}
+	// 7. Store before returning; the store checks once more that the
+	// certificate carries the reserved TBSCertificate.
 	cert, err := c.certs.CompleteAudited(ctx, serial, der, prep.Created,
 		c.signEvent(actor, audit.ActionSignAfter, prep, nil), c.signEvent(actor, audit.ActionCertIssue, prep, nil))
 	if err != nil {

@@ -480,6 +480,8 @@ func slicesEqual(a, b []int) bool {
 	return true
 }
 
+// TestLintFailureSignsNothing: a certificate that fails zlint is refused
+// with a LintError and the CA key never signs it.
 func TestLintFailureSignsNothing(t *testing.T) {
 	t.Parallel()
 	h := newHierarchy(t, "p-384", "p-256")
@@ -502,11 +504,35 @@ func TestLintFailureSignsNothing(t *testing.T) {
 	if !errors.As(err, &le) || !errors.Is(err, ca.ErrLint) {
 		t.Fatalf("error %v, want a LintError", err)
 	}
-	if n, _ := c.store.CountIssued(context.Background(), "issuing-1"); n != 0 {
-		t.Fatalf("%d serials reserved for a certificate that failed linting", n)
-	}
 	if *signs != 0 {
 		t.Fatalf("the CA key signed %d times for a certificate that failed linting", *signs)
+	}
+	// The lint ran while the serial was reserved: the reservation stays,
+	// never completed, and the chain says the key was not used.
+	ctx := context.Background()
+	if n, _ := c.store.CountIssued(ctx, "issuing-1"); n != 1 {
+		t.Errorf("%d serials reserved, want the one linted alongside", n)
+	}
+	if page, err := c.store.Certificates(ctx, ca.ListQuery{Limit: 10}); err != nil || len(page.Certificates) != 0 {
+		t.Errorf("%d certificates stored (%v) for one that failed linting", len(page.Certificates), err)
+	}
+	var got []string
+	err = c.store.AuditRecords(ctx, 1, func(_ uint64, data []byte) error {
+		var r audit.Record
+		if err := r.UnmarshalBinary(data); err != nil {
+			return err
+		}
+		got = append(got, r.Action+":"+r.Outcome)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != audit.ActionSignBefore+":ok" || !strings.HasPrefix(got[1], audit.ActionSignAfter+":") || got[1] == audit.ActionSignAfter+":ok" {
+		t.Errorf("audit chain %v, want %s then a failed %s", got, audit.ActionSignBefore, audit.ActionSignAfter)
+	}
+	if _, err := audit.Verify(ctx, c.store, nil); err != nil {
+		t.Errorf("audit.Verify: %v", err)
 	}
 }
 

@@ -178,16 +178,16 @@ func (c *CA) issueQualified(ctx context.Context, req QualifiedRequest) (*Certifi
 	if tmpl.NotAfter.After(iss.Certificate.NotAfter) {
 		return nil, fmt.Errorf("%w: issuing CA %s expires before a %s certificate would", ErrConflict, iss.Name, QualifiedProfileName)
 	}
-	tbs, err := c.linter.prepare(tmpl, iss.Certificate, req.PublicKey, iss.sigAlg)
+	tbs, lintDER, err := encodeForLint(tmpl, iss.Certificate, req.PublicKey, iss.sigAlg)
 	if err != nil {
 		return nil, fmt.Errorf("ca: issuing %s certificate: %w", QualifiedProfileName, err)
 	}
 	prep := &Prepared{Serial: serial, CA: iss.Name, Profile: QualifiedProfileName, SubjectID: id, Partition: partition,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Created: now, TBS: tbs}
-	if err := c.certs.ReserveAudited(ctx, prep, c.signEvent(req.Actor, audit.ActionSignBefore, prep, nil)); err != nil {
-		return nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
+	if err := c.lintAndReserve(ctx, prep, lintDER, req.Actor); err != nil {
+		return nil, err
 	}
-	return c.sign(ctx, iss, prep, tmpl, req.PublicKey, req.Actor)
+	return c.sign(ctx, iss, prep, req.Actor)
 }
 
 // qualifiedStatements builds the qcStatements extension of the profile.

@@ -140,16 +140,16 @@ func (c *CA) IssueService(ctx context.Context, req ServiceRequest) (*Certificate
 	if err := c.serviceExtensions(iss, req.Kind, tmpl); err != nil {
 		return nil, err
 	}
-	tbs, err := c.linter.prepare(tmpl, iss.Certificate, req.PublicKey, iss.sigAlg)
+	tbs, lintDER, err := encodeForLint(tmpl, iss.Certificate, req.PublicKey, iss.sigAlg)
 	if err != nil {
 		return nil, fmt.Errorf("ca: issuing %s certificate: %w", req.Kind, err)
 	}
 	prep := &Prepared{Serial: serial, CA: iss.Name, Profile: string(req.Kind), SubjectID: subjectID,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Created: now, TBS: tbs}
-	if err := c.certs.ReserveAudited(ctx, prep, c.signEvent(req.Actor, audit.ActionSignBefore, prep, nil)); err != nil {
-		return nil, fmt.Errorf("ca: reserving serial %s: %w", serial, err)
+	if err := c.lintAndReserve(ctx, prep, lintDER, req.Actor); err != nil {
+		return nil, err
 	}
-	return c.sign(ctx, iss, prep, tmpl, req.PublicKey, req.Actor)
+	return c.sign(ctx, iss, prep, req.Actor)
 }
 
 func (c *CA) serviceExtensions(iss *Issuer, kind ServiceKind, tmpl *x509.Certificate) error {

@@ -115,7 +115,6 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	db := &DB{bolt: b, path: path, log: opts.Logger, chunk: scanChunk}
 	db.w = newWriter(b, opts.MaxBatch, opts.Logger)
-	go db.w.run()
 	db.log.Debug("store opened", "path", path)
 	return db, nil
 }
@@ -147,8 +146,7 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	db.mu.Unlock()
-	db.inflight.Wait()
-	db.w.stop()
+	db.inflight.Wait() // every write submitted is committed and answered
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("store: closing database %s: %w", db.path, err)
 	}

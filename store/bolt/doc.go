@@ -30,18 +30,19 @@
 // # Durability
 //
 // Every method that changes state returns only after its transaction has
-// been committed and fsynced. Writes go through one writer goroutine that
-// practises group commit: it takes everything queued (up to Options.MaxBatch
-// writes), applies it in one read-write transaction and commits once, then
-// answers each caller. Nothing waits on a timer: an idle writer commits a
-// lone write at once, and a busy one batches whatever queued during the
-// previous commit. A write that fails is answered with its own error; the
+// been committed and fsynced. Writes practise group commit: a write that
+// finds no commit under way is committed at once on its caller's
+// goroutine; writes that arrive during a commit queue, and when it ends the
+// oldest of them commits them all (up to Options.MaxBatch writes) in one
+// read-write transaction and answers each caller. Nothing waits on a
+// timer: a lone write commits at once, and under load each commit takes
+// whatever queued during the previous one. A write that fails is answered with its own error; the
 // transaction is rolled back and the others are re-applied without it, so
 // one bad write never fails its neighbours. Because of this re-application,
 // a function passed to UpdateCertificate may run more than
 // once and must have no effect other than on its argument. Such a function
-// runs on the writer goroutine, so it must not call the store itself: the
-// write would wait for the writer, which waits for the function.
+// runs inside the group commit, so it must not call the store itself: the
+// write would wait for the commit, which waits for the function.
 //
 // A process killed at any point loses no write whose method has returned;
 // bbolt's copy-on-write pages and meta-page checksums keep the file

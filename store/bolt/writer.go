@@ -2,9 +2,12 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	bbolt "go.etcd.io/bbolt"
@@ -14,14 +17,24 @@ import (
 
 // writer owns every read-write transaction and commits in groups: see
 // "Durability" in the package documentation.
+//
+// There is no goroutine of its own: the caller that finds no commit under
+// way commits, its own write and whatever queued, and a caller that finds
+// one queues. When a commit ends, the first write queued meanwhile is
+// handed the lead and commits everything queued after it in the next
+// transaction. A lone write therefore commits on its caller's goroutine,
+// with no hand-off to another goroutine and back (two wake-ups, each a
+// scheduling delay on a busy machine); a queued one is woken once, to
+// lead or with its answer. A leader commits one batch and hands on, so a
+// caller waits for the writes queued before it, never for later ones.
 type writer struct {
 	bolt     *bbolt.DB
 	maxBatch int
 	log      *slog.Logger
 
-	reqs    chan *request // unbuffered: a caller blocked here is "queued"
-	quit    chan struct{}
-	stopped chan struct{}
+	mu      sync.Mutex
+	leading bool       // a caller is committing; whoever comes queues
+	queue   []*request // waiting for the next batch, oldest first
 
 	commits atomic.Uint64
 	writes  atomic.Uint64
@@ -32,11 +45,14 @@ type writer struct {
 type request struct {
 	ctx  context.Context
 	fn   func(*bbolt.Tx) error
-	done chan error // buffered, so the writer never blocks on a caller
+	done chan error // buffered: answered once, with errLead or the outcome
 }
 
+// errLead answers a queued request that is to commit the next batch.
+var errLead = errors.New("store: lead the next commit")
+
 // panicError carries a panic from a caller's function back to the caller,
-// so that the writer survives it and the caller crashes where it should.
+// so that the store survives it and the caller crashes where it should.
 type panicError struct {
 	value any
 	stack []byte
@@ -47,63 +63,92 @@ func (p *panicError) Error() string {
 }
 
 func newWriter(b *bbolt.DB, maxBatch int, log *slog.Logger) *writer {
-	return &writer{
-		bolt:     b,
-		maxBatch: maxBatch,
-		log:      log,
-		reqs:     make(chan *request),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-	}
+	return &writer{bolt: b, maxBatch: maxBatch, log: log}
 }
 
-// submit queues fn and waits for its answer. Cancelling ctx withdraws a
-// write that the writer has not taken yet; once taken, the write's real
-// outcome is reported, so a committed write is never reported as failed.
+// submit applies fn in a group commit and returns once it is durable.
+// Cancelling ctx withdraws a write that no commit has taken yet; once
+// taken, the write's real outcome is reported, so a committed write is
+// never reported as failed.
 func (w *writer) submit(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	r := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case w.reqs <- r:
-	case <-ctx.Done():
-		return fmt.Errorf("store: waiting to write: %w", ctx.Err())
+	w.mu.Lock()
+	if w.leading {
+		w.queue = append(w.queue, r)
+		w.mu.Unlock()
+		if err := w.wait(r); err != errLead {
+			return answered(err)
+		}
+	} else {
+		w.leading = true
+		w.mu.Unlock()
 	}
-	err := <-r.done
+	w.lead(r)
+	return answered(<-r.done)
+}
+
+// wait blocks until r is answered or handed the lead, or withdraws it if
+// ctx ends before a commit takes it.
+func (w *writer) wait(r *request) error {
+	select {
+	case err := <-r.done:
+		return err
+	case <-r.ctx.Done():
+	}
+	w.mu.Lock()
+	if i := slices.Index(w.queue, r); i >= 0 {
+		w.queue = slices.Delete(w.queue, i, i+1)
+		w.mu.Unlock()
+		return fmt.Errorf("store: waiting to write: %w", r.ctx.Err())
+	}
+	w.mu.Unlock()
+	return <-r.done // taken already: its outcome, or the lead
+}
+
+// answered is a write's outcome for its caller: a panic in the caller's
+// function is raised again on the caller's goroutine.
+func answered(err error) error {
 	if p, ok := err.(*panicError); ok {
 		panic(p.Error())
 	}
 	return err
 }
 
-// run is the writer goroutine: take one request, gather whatever else is
-// queued, commit, repeat. It never sleeps while work is queued.
-func (w *writer) run() {
-	defer close(w.stopped)
-	batch := make([]*request, 0, w.maxBatch)
-	for {
-		select {
-		case r := <-w.reqs:
-			batch = append(batch[:0], r)
-		case <-w.quit:
-			return
+// lead commits first, the write of the calling leader, with what is
+// queued (up to maxBatch in all), then hands the lead to the oldest write
+// queued since, or ends it.
+func (w *writer) lead(first *request) {
+	defer func() {
+		if v := recover(); v != nil {
+			// Not a caller's function (call recovers those) but bbolt or
+			// the writer failing: the writes in the batch may be
+			// unanswered and the lead is lost. End the process, as an
+			// unrecovered panic on a goroutine of the store's own would,
+			// rather than let the caller recover it and every later write
+			// wait forever.
+			stack := debug.Stack()
+			go panic(fmt.Sprintf("store: group commit panicked: %v\n\n%s", v, stack))
+			select {}
 		}
-	gather:
-		for len(batch) < w.maxBatch {
-			select {
-			case r := <-w.reqs:
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
-		w.commit(batch)
-		clear(batch) // drop references to answered requests
-	}
-}
+	}()
+	w.mu.Lock()
+	n := min(len(w.queue), w.maxBatch-1)
+	batch := make([]*request, 0, n+1)
+	batch = append(append(batch, first), w.queue[:n]...)
+	w.queue = slices.Delete(w.queue, 0, n)
+	w.mu.Unlock()
 
-// stop ends run. The caller guarantees that nobody submits any more.
-func (w *writer) stop() {
-	close(w.quit)
-	<-w.stopped
+	w.commit(batch)
+
+	w.mu.Lock()
+	if len(w.queue) == 0 {
+		w.leading = false
+	} else {
+		next := w.queue[0]
+		w.queue = slices.Delete(w.queue, 0, 1)
+		next.done <- errLead
+	}
+	w.mu.Unlock()
 }
 
 // commit applies batch in one transaction and answers every request. A

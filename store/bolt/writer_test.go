@@ -345,3 +345,64 @@ func TestNextCounter(t *testing.T) {
 		t.Errorf("handed out %d values", len(seen))
 	}
 }
+
+// TestLeadSurvivesCancellation: writers that come and go, some with their
+// context cancelled at any moment (queued, handed the lead, or being
+// committed), never leave the group commit without a leader: every write
+// returns, and a write is stored exactly when it reports success.
+func TestLeadSurvivesCancellation(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	const writers, each = 8, 60
+	type outcome struct {
+		key string
+		err error
+	}
+	out := make(chan outcome, writers*each)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				key := fmt.Sprintf("%d-%d", w, i)
+				ctx, cancel := context.WithCancel(context.Background())
+				if i%3 == 0 {
+					go func() {
+						time.Sleep(time.Duration(i%5) * 100 * time.Microsecond)
+						cancel()
+					}()
+				}
+				out <- outcome{key, db.update(ctx, put(key))}
+				cancel()
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("writes still waiting: the group commit lost its leader")
+	}
+	close(out)
+	var ok, cancelled int
+	for o := range out {
+		switch {
+		case o.err == nil:
+			ok++
+			if !has(t, db, o.key) {
+				t.Errorf("write %s reported success but is not stored", o.key)
+			}
+		case errors.Is(o.err, context.Canceled):
+			cancelled++
+			if has(t, db, o.key) {
+				t.Errorf("write %s reported cancelled but is stored", o.key)
+			}
+		default:
+			t.Errorf("write %s: %v", o.key, o.err)
+		}
+	}
+	t.Logf("%d stored, %d cancelled, %+v", ok, cancelled, db.Stats())
+	if ok < writers*each*2/3 {
+		t.Errorf("only %d of %d uncancelled writes stored", ok, writers*each*2/3)
+	}
+}
