@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,11 +35,12 @@ const wrkRounds = 3
 
 // BenchmarkHSMWrk is BenchmarkHSM with the load driven by wrk, a second
 // process that costs little per request, instead of Go HTTP clients in
-// the same process: benchClients connections POST one fixed
-// application/timestamp-query body (its nonce fixed too: the Authority
-// keeps no state per nonce) to Authority.ServeHTTP on loopback. Each
-// iteration runs wrkRounds rounds of raw signing (benchClients
-// goroutines, the same SoftHSM key) and wrk in turn, each
+// the same process: c connections (4, as BenchmarkHSM, and 32) POST one
+// fixed application/timestamp-query body (its nonce fixed too: the
+// Authority keeps no state per nonce) to Authority.ServeHTTP on loopback.
+// Each iteration runs wrkRounds rounds of raw signing (c goroutines, the
+// same SoftHSM key), wrk against the Authority and wrk against a plain
+// server answering with the same bytes, in turn, each
 // OCES_TSA_WRK_ROUND long (default 10s), and reports the rates summed
 // over the rounds and the load average at the start. Run with
 // -benchtime 1x; it is skipped when wrk is not installed.
@@ -86,32 +89,36 @@ func BenchmarkHSMWrk(b *testing.B) {
 			script := wrkPostScript(b, req)
 			plain := servePlain(b, reply)
 
-			var tokens, raw, floor rate
-			load := loadAverage()
-			b.ResetTimer()
-			for range b.N {
-				for i := range wrkRounds {
-					r := measureCPU(func() float64 { return rawSignRate(b, key, benchClients, round) })
-					t := runWrkPost(b, wrk, script, url, round)
-					f := runWrkPost(b, wrk, script, plain, round)
-					b.Logf("round %d: raw %s signs, wrk %s tokens (%.1f %%), plain server %s, load %s",
-						i+1, r, t, 100*t.perSec/r.perSec, f, loadAverage())
-					raw.add(r)
-					tokens.add(t)
-					floor.add(f)
-				}
-			}
-			b.StopTimer()
-			n := float64(b.N * wrkRounds)
-			b.ReportMetric(tokens.perSec/n, "tokens/s")
-			b.ReportMetric(raw.perSec/n, "raw-signs/s")
-			b.ReportMetric(100*tokens.perSec/raw.perSec, "pct-of-raw")
-			b.ReportMetric(floor.perSec/n, "plain-http/s")
-			b.ReportMetric(tokens.cpuPerOp/n, "cpu-µs/token")
-			b.ReportMetric(raw.cpuPerOp/n, "cpu-µs/sign")
-			b.ReportMetric(floor.cpuPerOp/n, "cpu-µs/plain")
-			if l, err := strconv.ParseFloat(load, 64); err == nil {
-				b.ReportMetric(l, "loadavg")
+			for _, conns := range []int{benchClients, 32} {
+				b.Run(fmt.Sprintf("c=%d", conns), func(b *testing.B) {
+					var tokens, raw, floor rate
+					load := loadAverage()
+					b.ResetTimer()
+					for range b.N {
+						for i := range wrkRounds {
+							r := measureCPU(func() float64 { return rawSignRate(b, key, conns, round) })
+							t := runWrkPost(b, wrk, script, url, conns, round)
+							f := runWrkPost(b, wrk, script, plain, conns, round)
+							b.Logf("round %d: raw %s signs, wrk %s tokens (%.1f %%), plain server %s, load %s",
+								i+1, r, t, 100*t.perSec/r.perSec, f, loadAverage())
+							raw.add(r)
+							tokens.add(t)
+							floor.add(f)
+						}
+					}
+					b.StopTimer()
+					n := float64(b.N * wrkRounds)
+					b.ReportMetric(tokens.perSec/n, "tokens/s")
+					b.ReportMetric(raw.perSec/n, "raw-signs/s")
+					b.ReportMetric(100*tokens.perSec/raw.perSec, "pct-of-raw")
+					b.ReportMetric(floor.perSec/n, "plain-http/s")
+					b.ReportMetric(tokens.cpuPerOp/n, "cpu-µs/token")
+					b.ReportMetric(raw.cpuPerOp/n, "cpu-µs/sign")
+					b.ReportMetric(floor.cpuPerOp/n, "cpu-µs/plain")
+					if l, err := strconv.ParseFloat(load, 64); err == nil {
+						b.ReportMetric(l, "loadavg")
+					}
+				})
 			}
 		})
 	}
@@ -213,13 +220,13 @@ var (
 	reWrkFail  = regexp.MustCompile(`(Non-2xx or 3xx responses: \d+|Socket errors: .*)`)
 )
 
-// runWrkPost runs wrk with benchClients connections on one thread for d
+// runWrkPost runs wrk with conns connections on one thread for d
 // and returns its requests per second, with the CPU time of this process
 // and of wrk per request; non-2xx answers or socket errors fail the
 // benchmark.
-func runWrkPost(tb testing.TB, wrk, script, url string, d time.Duration) rate {
+func runWrkPost(tb testing.TB, wrk, script, url string, conns int, d time.Duration) rate {
 	tb.Helper()
-	cmd := exec.Command(wrk, "-c", strconv.Itoa(benchClients), "-t", "1",
+	cmd := exec.Command(wrk, "-c", strconv.Itoa(conns), "-t", "1",
 		"-d", strconv.Itoa(int(d.Seconds()))+"s", "-s", script, url)
 	cpu0 := processCPU()
 	out, err := cmd.CombinedOutput()
@@ -253,4 +260,53 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Fields(string(b))[0]
+}
+
+// BenchmarkHSMRespond is the Authority without HTTP: c goroutines call
+// Respond in a loop, next to raw signing of the same SoftHSM key with as
+// many goroutines, in interleaved rounds, with the CPU time of each.
+func BenchmarkHSMRespond(b *testing.B) {
+	round := 3 * time.Second
+	tok := softhsmtest.New(b)
+	h := hsm.New(nil)
+	defer h.Close()
+	key, err := h.GenerateKey(context.Background(), tok.KeyURI("tsa"), hsm.ECP256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	caKey := mustECKey(b, elliptic.P256())
+	root := mustCert(b, caTemplate("OCES Bench Root", 1), nil, caKey.Public(), caKey)
+	cert := mustCert(b, tsaTemplate(b, true, oidKPTime), root, key.Public(), caKey)
+	a, err := New(Config{
+		Signer: key, Certificate: cert, Chain: []*x509.Certificate{root},
+		Policies: []asn1.ObjectIdentifier{testPolicy},
+		Serials:  NewBlockSerials(&memCounter{}, "tsa", 0),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("benchmark"))
+	req := encodeReq(b, reqFields{digest: digest[:], nonce: big.NewInt(0x5eed), certReq: true})
+	respondRate := func() float64 {
+		var n atomic.Int64
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range benchClients {
+			wg.Go(func() {
+				for time.Since(start) < round {
+					a.Respond(context.Background(), req)
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		return float64(n.Load()) / time.Since(start).Seconds()
+	}
+	for range b.N {
+		for i := range wrkRounds {
+			r := measureCPU(func() float64 { return rawSignRate(b, key, benchClients, round) })
+			t := measureCPU(respondRate)
+			b.Logf("round %d: raw %s, Respond %s (%.1f %%), load %s", i+1, r, t, 100*t.perSec/r.perSec, loadAverage())
+		}
+	}
 }
