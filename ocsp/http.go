@@ -73,7 +73,9 @@ func (r *Responder) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "ocsp: use GET or POST", http.StatusMethodNotAllowed)
 		return
 	}
-	r.write(w, req, r.respond(req.Context(), der))
+	resp := r.respond(req.Context(), der)
+	r.write(w, req, resp) // net/http copies the body: io.Writer must not retain it
+	recycle(resp)
 }
 
 // decodeGET decodes the base64 of a GET request. The path arrives

@@ -354,12 +354,40 @@ func (r *Responder) valid(iss *issuer, s ca.Serial, i int, now time.Time) *respo
 // larger one (RSA above 4096 bits) is copied to the heap.
 const maxStoredSig = 512
 
-// serveRecord rebuilds the response of a stored record (see encode.go).
-// The record comes in pieces so that its signature, copied out on the
-// caller's stack, stays there.
+// serveRecord rebuilds the response of a stored record (see encode.go),
+// in a response from servedPool. The record comes in pieces so that its
+// signature, copied out on the caller's stack, stays there.
 func (r *Responder) serveRecord(iss *issuer, k *signingKey, s ca.Serial, i int, single single, stamp uint64, sig []byte) *response {
-	der := k.appendStored(make([]byte, 0, k.storedSize(sig)), iss, i, &s, &single, sig)
-	return &response{der: der, etag: etagOf(sig), single: single, stamp: stamp}
+	resp := servedPool.Get().(*response)
+	buf := resp.der[:0]
+	if n := k.storedSize(sig); cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
+	der := k.appendStored(buf, iss, i, &s, &single, sig)
+	*resp = response{der: der, etag: etagOf(sig), single: single, stamp: stamp, pooled: true}
+	return resp
+}
+
+// servedPool recycles the responses serveRecord builds, once written:
+// at the default GOGC the garbage of a response per request costs the
+// collector more than building it.
+var servedPool = sync.Pool{New: func() any { return new(response) }}
+
+// maxPooledDER bounds the buffer a pooled response keeps.
+const maxPooledDER = 4 << 10
+
+// recycle returns a response of serveRecord to servedPool; nothing may
+// use it afterwards. Other responses are left alone.
+func recycle(resp *response) {
+	if !resp.pooled {
+		return
+	}
+	der := resp.der[:0]
+	if cap(der) > maxPooledDER {
+		der = nil
+	}
+	*resp = response{der: der}
+	servedPool.Put(resp)
 }
 
 // StatusChanged re-signs the certificate's response at once, so that the

@@ -319,6 +319,8 @@ type response struct {
 	stamp uint64
 	// unique marks a live response to a nonce: not to be cached.
 	unique bool
+	// pooled marks a response of serveRecord, recycled once written.
+	pooled bool
 }
 
 // etagOf is the ETag of a response with signature sig: its last bytes,
