@@ -3,7 +3,9 @@ package tsa
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
@@ -39,8 +41,9 @@ const wrkRounds = 3
 // fixed application/timestamp-query body (its nonce fixed too: the
 // Authority keeps no state per nonce) to Authority.ServeHTTP on loopback.
 // Each iteration runs wrkRounds rounds of raw signing (c goroutines, the
-// same SoftHSM key), wrk against the Authority and wrk against a plain
-// server answering with the same bytes, in turn, each
+// same SoftHSM key), wrk against the Authority, wrk against a plain server
+// answering with the same bytes, and wrk against a plain server that
+// signs once with the same key before answering, in turn, each
 // OCES_TSA_WRK_ROUND long (default 10s), and reports the rates summed
 // over the rounds and the load average at the start. Run with
 // -benchtime 1x; it is skipped when wrk is not installed.
@@ -87,11 +90,12 @@ func BenchmarkHSMWrk(b *testing.B) {
 			url := "http://" + ln.Addr().String() + "/"
 			reply := checkGranted(b, url, req, root)
 			script := wrkPostScript(b, req)
-			plain := servePlain(b, reply)
+			plain := servePlain(b, reply, nil)
+			signing := servePlain(b, reply, key)
 
 			for _, conns := range []int{benchClients, 32} {
 				b.Run(fmt.Sprintf("c=%d", conns), func(b *testing.B) {
-					var tokens, raw, floor rate
+					var tokens, raw, floor, bound rate
 					load := loadAverage()
 					b.ResetTimer()
 					for range b.N {
@@ -99,11 +103,13 @@ func BenchmarkHSMWrk(b *testing.B) {
 							r := measureCPU(func() float64 { return rawSignRate(b, key, conns, round) })
 							t := runWrkPost(b, wrk, script, url, conns, round)
 							f := runWrkPost(b, wrk, script, plain, conns, round)
-							b.Logf("round %d: raw %s signs, wrk %s tokens (%.1f %%), plain server %s, load %s",
-								i+1, r, t, 100*t.perSec/r.perSec, f, loadAverage())
+							g := runWrkPost(b, wrk, script, signing, conns, round)
+							b.Logf("round %d: raw %s signs, wrk %s tokens (%.1f %%), plain server %s, plain server signing %s, load %s",
+								i+1, r, t, 100*t.perSec/r.perSec, f, g, loadAverage())
 							raw.add(r)
 							tokens.add(t)
 							floor.add(f)
+							bound.add(g)
 						}
 					}
 					b.StopTimer()
@@ -112,6 +118,10 @@ func BenchmarkHSMWrk(b *testing.B) {
 					b.ReportMetric(raw.perSec/n, "raw-signs/s")
 					b.ReportMetric(100*tokens.perSec/raw.perSec, "pct-of-raw")
 					b.ReportMetric(floor.perSec/n, "plain-http/s")
+					b.ReportMetric(bound.perSec/n, "sign-http/s")
+					b.ReportMetric(bound.cpuPerOp/n, "cpu-µs/sign-http")
+					b.ReportMetric(bound.perSec/n, "sign-http/s")
+					b.ReportMetric(bound.cpuPerOp/n, "cpu-µs/sign-http")
 					b.ReportMetric(tokens.cpuPerOp/n, "cpu-µs/token")
 					b.ReportMetric(raw.cpuPerOp/n, "cpu-µs/sign")
 					b.ReportMetric(floor.cpuPerOp/n, "cpu-µs/plain")
@@ -177,9 +187,10 @@ func checkGranted(tb testing.TB, url string, req []byte, root *x509.Certificate)
 }
 
 // servePlain serves a plain net/http handler that reads the body and
-// answers with reply, the HTTP cost a time-stamp cannot avoid; it returns
-// its URL.
-func servePlain(tb testing.TB, reply []byte) string {
+// answers with reply, the HTTP cost a time-stamp cannot avoid; with a
+// signer it also signs a fixed digest before answering, which is what a
+// time-stamp over HTTP cannot avoid. It returns its URL.
+func servePlain(tb testing.TB, reply []byte, signer crypto.Signer) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -187,6 +198,13 @@ func servePlain(tb testing.TB, reply []byte) string {
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if signer != nil {
+			digest := sha256.Sum256(reply)
+			if _, err := signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		w.Header().Set("Content-Type", ContentTypeReply)
 		_, _ = w.Write(reply)
 	})}
