@@ -43,10 +43,18 @@ func appendHeader(b []byte, tag byte, n int) []byte {
 	return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
 }
 
-// appendGeneralizedTime writes t as YYYYMMDDHHMMSSZ.
+// appendGeneralizedTime writes t as YYYYMMDDHHMMSSZ, the digits written
+// directly (time.AppendFormat parses its layout on every call).
 func appendGeneralizedTime(b []byte, t time.Time) []byte {
-	b = append(b, 0x18, 15)
-	return t.UTC().AppendFormat(b, "20060102150405Z")
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	b = append(b, 0x18, 15,
+		byte('0'+year/1000%10), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10))
+	for _, v := range [...]int{int(month), day, hour, minute, sec} {
+		b = append(b, byte('0'+v/10), byte('0'+v%10))
+	}
+	return append(b, 'Z')
 }
 
 const generalizedTimeSize = 17

@@ -47,3 +47,20 @@ func TestAppendStored(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendGeneralizedTime: the digits written directly are what
+// time.AppendFormat gives, in UTC, whatever the zone of t.
+func TestAppendGeneralizedTime(t *testing.T) {
+	t.Parallel()
+	for _, tm := range []time.Time{
+		time.Date(2026, 12, 1, 9, 5, 3, 999, time.UTC),
+		time.Date(1999, 1, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(2106, 2, 7, 6, 28, 15, 0, time.UTC),
+		time.Date(2027, 1, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600)),
+	} {
+		want := tm.UTC().AppendFormat([]byte{0x18, 15}, "20060102150405Z")
+		if got := appendGeneralizedTime(nil, tm); !bytes.Equal(got, want) {
+			t.Errorf("%v: got %q, want %q", tm, got, want)
+		}
+	}
+}

@@ -73,7 +73,9 @@ func (r *Responder) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "ocsp: use GET or POST", http.StatusMethodNotAllowed)
 		return
 	}
-	r.write(w, req, r.respond(req.Context(), der))
+	resp := r.respond(req.Context(), der)
+	r.write(w, req, resp) // net/http copies the body: io.Writer must not retain it
+	recycle(resp)
 }
 
 // decodeGET decodes the base64 of a GET request. The path arrives
@@ -97,23 +99,23 @@ func (r *Responder) write(w http.ResponseWriter, req *http.Request, resp *respon
 	h["Content-Type"] = hdrResponseType
 	if resp.etag == nil || resp.unique || resp.single.nextUpdate.IsZero() {
 		h["Cache-Control"] = hdrNoStore
-		h["Content-Length"] = []string{strconv.Itoa(len(resp.der))}
+		h["Content-Length"] = r.headers.contentLength(len(resp.der))
 		if req.Method != http.MethodHead {
 			_, _ = w.Write(resp.der)
 		}
 		return
 	}
 	maxAge := max(0, int64(resp.single.nextUpdate.Sub(r.now())/time.Second))
-	h["Cache-Control"] = []string{"max-age=" + strconv.FormatInt(maxAge, 10) + ", public, no-transform, must-revalidate"}
-	h["Expires"] = r.dates.format(resp.single.nextUpdate)
-	h["Last-Modified"] = r.dates.format(resp.single.thisUpdate)
+	h["Cache-Control"] = r.headers.cacheControl(maxAge)
+	h["Expires"] = r.headers.date(resp.single.nextUpdate)
+	h["Last-Modified"] = r.headers.date(resp.single.thisUpdate)
 	h["Etag"] = resp.etag
 	if req.Method != http.MethodPost && notModified(req, resp) {
 		delete(h, "Content-Type")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(resp.der))}
+	h["Content-Length"] = r.headers.contentLength(len(resp.der))
 	if req.Method != http.MethodHead {
 		_, _ = w.Write(resp.der)
 	}

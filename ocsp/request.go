@@ -1,6 +1,7 @@
 package ocsp
 
 import (
+	"bytes"
 	"crypto"
 	"encoding/asn1"
 	"errors"
@@ -30,6 +31,45 @@ var (
 	requestExtensionsKnown = []asn1.ObjectIdentifier{oidOCSPNonce, oidAcceptableResponses, oidPrefSigAlgs}
 	singleExtensionsKnown  = []asn1.ObjectIdentifier{oidServiceLocator}
 )
+
+// DER contents of the two CertID hash OIDs, compared before anything is
+// decoded.
+var (
+	derSHA1   = oidContents(oidSHA1)
+	derSHA256 = oidContents(oidSHA256)
+)
+
+func oidContents(oid asn1.ObjectIdentifier) []byte {
+	der, err := asn1.Marshal(oid)
+	if err != nil {
+		panic(err)
+	}
+	return der[2:]
+}
+
+// readHashOID reads the hashAlgorithm's OID: SHA-1 or SHA-256 by their
+// encodings, any other well-formed OID as 0; ok is false for a malformed
+// one.
+func readHashOID(alg *cryptobyte.String) (crypto.Hash, bool) {
+	var raw cryptobyte.String
+	if !alg.PeekASN1Tag(cbasn1.OBJECT_IDENTIFIER) {
+		return 0, false
+	}
+	rest := *alg
+	if !rest.ReadASN1(&raw, cbasn1.OBJECT_IDENTIFIER) {
+		return 0, false
+	}
+	switch {
+	case bytes.Equal(raw, derSHA1):
+		*alg = rest
+		return crypto.SHA1, true
+	case bytes.Equal(raw, derSHA256):
+		*alg = rest
+		return crypto.SHA256, true
+	}
+	var oid asn1.ObjectIdentifier
+	return 0, alg.ReadASN1ObjectIdentifier(&oid)
+}
 
 // errMalformed is every parsing failure: the answer is malformedRequest.
 var errMalformed = errors.New("ocsp: malformed request")
@@ -61,6 +101,7 @@ type ocspRequest struct {
 // keeping only what the responder uses: the requests and the nonce.
 type tbsRequest struct {
 	requestList []request
+	one         [1]request // requestList's storage for the usual single request
 	// nonce is the extnValue of id-pkix-ocsp-nonce as received (the DER of
 	// the Nonce OCTET STRING), echoed verbatim when signing live.
 	nonce []byte
@@ -135,10 +176,8 @@ func parseRequest(der []byte) (*ocspRequest, error) {
 }
 
 func parseTBSRequest(tbs cryptobyte.String, out *tbsRequest) error {
-	var version int64
 	var present bool
-	if !tbs.ReadOptionalASN1Integer(&version, cbasn1.Tag(0).Constructed().ContextSpecific(), int64(0)) ||
-		version != 0 {
+	if tbs.PeekASN1Tag(cbasn1.Tag(0).Constructed().ContextSpecific()) && !readVersion1(&tbs) {
 		return errMalformed
 	}
 	var skip cryptobyte.String
@@ -149,6 +188,7 @@ func parseTBSRequest(tbs cryptobyte.String, out *tbsRequest) error {
 	if !tbs.ReadASN1(&list, cbasn1.SEQUENCE) {
 		return errMalformed
 	}
+	out.requestList = out.one[:0]
 	for !list.Empty() {
 		var r cryptobyte.String
 		if !list.ReadASN1(&r, cbasn1.SEQUENCE) {
@@ -174,6 +214,14 @@ func parseTBSRequest(tbs cryptobyte.String, out *tbsRequest) error {
 		}
 	}
 	return nil
+}
+
+// readVersion1 reads an explicit version, which must be v1 (0). It is a
+// function of its own because the integer escapes through cryptobyte's
+// interface: only requests that carry a version pay for it.
+func readVersion1(tbs *cryptobyte.String) bool {
+	var version int64
+	return tbs.ReadOptionalASN1Integer(&version, cbasn1.Tag(0).Constructed().ContextSpecific(), int64(0)) && version == 0
 }
 
 func parseRequestEntry(r cryptobyte.String, out *request) error {
@@ -207,20 +255,18 @@ func parseRequestEntry(r cryptobyte.String, out *request) error {
 
 func parseCertID(id cryptobyte.String, out *certID) error {
 	var alg, params cryptobyte.String
-	var oid asn1.ObjectIdentifier
-	if !id.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&oid) {
+	if !id.ReadASN1(&alg, cbasn1.SEQUENCE) {
+		return errMalformed
+	}
+	hash, ok := readHashOID(&alg)
+	if !ok {
 		return errMalformed
 	}
 	// Parameters are absent or NULL for SHA-1 and SHA-2.
 	if !alg.Empty() && (!alg.ReadASN1(&params, cbasn1.NULL) || !params.Empty() || !alg.Empty()) {
 		return errMalformed
 	}
-	switch {
-	case oid.Equal(oidSHA1):
-		out.hashAlgorithm = crypto.SHA1
-	case oid.Equal(oidSHA256):
-		out.hashAlgorithm = crypto.SHA256
-	}
+	out.hashAlgorithm = hash
 	var name, key, serial cryptobyte.String
 	if !id.ReadASN1(&name, cbasn1.OCTET_STRING) || !id.ReadASN1(&key, cbasn1.OCTET_STRING) ||
 		!id.ReadASN1(&serial, cbasn1.INTEGER) || !id.Empty() || !validInteger(serial) {

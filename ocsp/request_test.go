@@ -220,3 +220,75 @@ func TestRequestExtensions(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestVersionAndHash: an explicit version must be v1; the CertID
+// hash is recognised by its OID's encoding, another well-formed OID is
+// read as no hash, a malformed one refused.
+func TestRequestVersionAndHash(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	base := requestFor(t, p, p.issue(t).Serial, crypto.SHA1)
+	req, err := parseRequest(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := req.tbsRequest.requestList[0].reqCert
+	build := func(version []byte, oid []byte) []byte {
+		b := cryptobyte.NewBuilder(nil)
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // OCSPRequest
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // TBSRequest
+				b.AddBytes(version)
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // requestList
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // Request
+						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // CertID
+							b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { b.AddBytes(oid) })
+							b.AddASN1OctetString(id.issuerNameHash)
+							b.AddASN1OctetString(id.issuerKeyHash)
+							b.AddASN1(cbasn1.INTEGER, func(b *cryptobyte.Builder) { b.AddBytes(id.serialNumber) })
+						})
+					})
+				})
+			})
+		})
+		return b.BytesOrPanic()
+	}
+	oid := func(o asn1.ObjectIdentifier) []byte {
+		der, err := asn1.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	v1 := []byte{0xa0, 0x03, 0x02, 0x01, 0x00}
+	v2 := []byte{0xa0, 0x03, 0x02, 0x01, 0x01}
+	tests := []struct {
+		name    string
+		version []byte
+		oid     []byte
+		ok      bool
+		hash    crypto.Hash
+	}{
+		{"sha1", nil, oid(oidSHA1), true, crypto.SHA1},
+		{"sha256", nil, oid(oidSHA256), true, crypto.SHA256},
+		{"explicit v1", v1, oid(oidSHA256), true, crypto.SHA256},
+		{"v2", v2, oid(oidSHA1), false, 0},
+		{"version not an INTEGER", []byte{0xa0, 0x02, 0x05, 0x00}, oid(oidSHA1), false, 0},
+		{"sha384", nil, oid(asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}), true, 0},
+		{"sha1 with one more arc", nil, oid(asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26, 1}), true, 0},
+		{"malformed OID", nil, []byte{0x06, 0x02, 0x2b, 0x80}, false, 0},
+		{"empty OID", nil, []byte{0x06, 0x00}, false, 0},
+		{"not an OID", nil, []byte{0x04, 0x01, 0x2b}, false, 0},
+		{"sha1 with NULL", nil, append(oid(oidSHA1), 0x05, 0x00), true, crypto.SHA1},
+		{"sha1 with other parameters", nil, append(oid(oidSHA1), 0x02, 0x01, 0x00), false, 0},
+	}
+	for _, tt := range tests {
+		req, err := parseRequest(build(tt.version, tt.oid))
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: %v, want ok=%v", tt.name, err, tt.ok)
+			continue
+		}
+		if err == nil && req.tbsRequest.requestList[0].reqCert.hashAlgorithm != tt.hash {
+			t.Errorf("%s: hash %v, want %v", tt.name, req.tbsRequest.requestList[0].reqCert.hashAlgorithm, tt.hash)
+		}
+	}
+}

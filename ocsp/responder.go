@@ -194,10 +194,10 @@ type Responder struct {
 	// seq orders installs of one serial; see table.put.
 	seq atomic.Uint64
 	// stamp names every stored record; see table.go.
-	stamp atomic.Uint64
-	dates httpDates
-	live  chan struct{} // semaphore of on-demand signatures
-	kick  chan struct{} // a rotation asks Run for a sweep now
+	stamp   atomic.Uint64
+	headers responseHeaders
+	live    chan struct{} // semaphore of on-demand signatures
+	kick    chan struct{} // a rotation asks Run for a sweep now
 
 	presigned atomic.Int64 // responses installed by the current sweep
 	ready     atomic.Bool  // the first sweep has completed
@@ -330,7 +330,8 @@ func (iss *issuer) keyAt(i uint16) *signingKey {
 func (r *Responder) valid(iss *issuer, s ca.Serial, i int, now time.Time) *response {
 	var base record
 	var buf [maxStoredSig]byte
-	if !iss.responses.get(s, &base, buf[:0]) {
+	sig, ok := iss.responses.get(s, &base, buf[:0])
+	if !ok {
 		return nil
 	}
 	k := iss.keyAt(base.key)
@@ -338,12 +339,12 @@ func (r *Responder) valid(iss *issuer, s ca.Serial, i int, now time.Time) *respo
 		return nil
 	}
 	if i == 0 {
-		return r.serveRecord(iss, k, s, 0, &base)
+		return r.serveRecord(iss, k, s, 0, base.single, base.stamp, sig)
 	}
 	var twin record
-	if iss.twins.get(s, &twin, buf[:0]) && twin.signed && twin.base == base.stamp {
+	if sig, ok := iss.twins.get(s, &twin, buf[:0]); ok && twin.signed && twin.base == base.stamp {
 		if k := iss.keyAt(twin.key); k != nil && !k.key.state.retired.Load() {
-			return r.serveRecord(iss, k, s, 1, &twin)
+			return r.serveRecord(iss, k, s, 1, twin.single, twin.stamp, sig)
 		}
 	}
 	return nil
@@ -353,10 +354,40 @@ func (r *Responder) valid(iss *issuer, s ca.Serial, i int, now time.Time) *respo
 // larger one (RSA above 4096 bits) is copied to the heap.
 const maxStoredSig = 512
 
-// serveRecord rebuilds the response of a stored record (see encode.go).
-func (r *Responder) serveRecord(iss *issuer, k *signingKey, s ca.Serial, i int, rec *record) *response {
-	der := k.appendStored(make([]byte, 0, k.storedSize(rec.sig)), iss, i, &s, &rec.single, rec.sig)
-	return &response{der: der, etag: etagOf(rec.sig), single: rec.single, stamp: rec.stamp}
+// serveRecord rebuilds the response of a stored record (see encode.go),
+// in a response from servedPool. The record comes in pieces so that its
+// signature, copied out on the caller's stack, stays there.
+func (r *Responder) serveRecord(iss *issuer, k *signingKey, s ca.Serial, i int, single single, stamp uint64, sig []byte) *response {
+	resp := servedPool.Get().(*response)
+	buf := resp.der[:0]
+	if n := k.storedSize(sig); cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
+	der := k.appendStored(buf, iss, i, &s, &single, sig)
+	*resp = response{der: der, etag: etagOf(sig), single: single, stamp: stamp, pooled: true}
+	return resp
+}
+
+// servedPool recycles the responses serveRecord builds, once written:
+// at the default GOGC the garbage of a response per request costs the
+// collector more than building it.
+var servedPool = sync.Pool{New: func() any { return new(response) }}
+
+// maxPooledDER bounds the buffer a pooled response keeps.
+const maxPooledDER = 4 << 10
+
+// recycle returns a response of serveRecord to servedPool; nothing may
+// use it afterwards. Other responses are left alone.
+func recycle(resp *response) {
+	if !resp.pooled {
+		return
+	}
+	der := resp.der[:0]
+	if cap(der) > maxPooledDER {
+		der = nil
+	}
+	*resp = response{der: der}
+	servedPool.Put(resp)
 }
 
 // StatusChanged re-signs the certificate's response at once, so that the

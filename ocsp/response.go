@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -321,34 +319,17 @@ type response struct {
 	stamp uint64
 	// unique marks a live response to a nonce: not to be cached.
 	unique bool
+	// pooled marks a response of serveRecord, recycled once written.
+	pooled bool
 }
 
 // etagOf is the ETag of a response with signature sig: its last bytes,
 // which differ between any two signatures made.
 func etagOf(sig []byte) []string {
 	tail := sig[max(0, len(sig)-12):]
-	return []string{`"` + hex.EncodeToString(tail) + `"`}
-}
-
-// httpDates caches the HTTP dates of the last few seconds: responses
-// signed in the same second share them.
-type httpDates struct {
-	mu   sync.Mutex
-	last [4]time.Time
-	val  [4][]string
-	next int
-}
-
-func (d *httpDates) format(t time.Time) []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i := range d.last {
-		if d.val[i] != nil && d.last[i].Equal(t) {
-			return d.val[i]
-		}
-	}
-	i := d.next
-	d.next = (d.next + 1) % len(d.last)
-	d.last[i], d.val[i] = t, []string{t.UTC().Format(http.TimeFormat)}
-	return d.val[i]
+	var b [2 + 2*12]byte
+	b[0] = '"'
+	n := 1 + hex.Encode(b[1:], tail)
+	b[n] = '"'
+	return []string{string(b[:n+1])}
 }

@@ -80,8 +80,10 @@ func (rec *record) encode(slot []byte) {
 	copy(slot[recordHeader:], rec.sig)
 }
 
-// decode reads slot into rec, appending the signature to buf.
-func (rec *record) decode(slot []byte, buf []byte) {
+// decode reads slot into rec, except the signature, which it appends to
+// buf and returns: the caller stores it in rec, so that a buf on the
+// caller's stack stays there.
+func (rec *record) decode(slot []byte, buf []byte) (sig []byte) {
 	rec.stamp = binary.LittleEndian.Uint64(slot[0:])
 	rec.seq = binary.LittleEndian.Uint64(slot[8:])
 	rec.base = binary.LittleEndian.Uint64(slot[16:])
@@ -95,7 +97,7 @@ func (rec *record) decode(slot []byte, buf []byte) {
 	rec.key = binary.LittleEndian.Uint16(slot[36:])
 	rec.signed = slot[40]&flagSigned != 0
 	n := int(binary.LittleEndian.Uint16(slot[42:]))
-	rec.sig = append(buf[:0], slot[recordHeader:recordHeader+n]...)
+	return append(buf[:0], slot[recordHeader:recordHeader+n]...)
 }
 
 // table holds one record per serial for one CertID hash of one issuer.
@@ -132,18 +134,18 @@ func (sh *tableShard) at(i uint32, size int) []byte {
 	return c[off : off+size]
 }
 
-// get copies the record of serial into rec, the signature into buf; it
-// reports whether there is one.
-func (t *table) get(s ca.Serial, rec *record, buf []byte) bool {
+// get copies the record of serial into rec but for its signature, which
+// it appends to buf and returns (see decode); ok reports whether there is
+// a record.
+func (t *table) get(s ca.Serial, rec *record, buf []byte) (sig []byte, ok bool) {
 	sh := t.shard(s)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	i, ok := sh.index[s]
 	if !ok {
-		return false
+		return nil, false
 	}
-	rec.decode(sh.at(i, t.slot), buf)
-	return true
+	return rec.decode(sh.at(i, t.slot), buf), true
 }
 
 // put stores rec for serial unless a record from a later reading of the

@@ -25,7 +25,11 @@ run hsm ./hsm 'BenchmarkSign' 3s
 # Group commit vs one bbolt transaction per write.
 run store ./store/bolt 'BenchmarkReserveComplete' 3s
 # Time-stamps over HTTP (4 clients) vs raw signing of the same key.
-run tsa ./tsa 'BenchmarkHSM|BenchmarkTimestampHTTP|BenchmarkRawSign' 2s
+run tsa ./tsa 'BenchmarkHSM$|BenchmarkTimestampHTTP|BenchmarkRawSign' 2s
+# Time-stamps with the load from wrk (4 and 32 connections) vs raw signing
+# with as many workers and a plain server, 3 interleaved rounds of 10 s;
+# and the Authority without HTTP (Respond) vs raw signing.
+run tsa-wrk ./tsa 'BenchmarkHSMWrk|BenchmarkHSMRespond' 1x
 # A full CRL of 1,000,000 entries: our encoder vs x509.CreateRevocationList
 # (time and peak heap), the largest partition (BenchmarkPartition: size of
 # the worst case at the default partition size), and serving a cached CRL.

@@ -5,7 +5,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
-	"fmt"
 	"math/big"
 	"strconv"
 	"strings"
@@ -272,19 +271,38 @@ type issuerSerial struct {
 // formatGeneralizedTime writes t in UTC as a DER GeneralizedTime with digits
 // fractional-second digits (0, 3 or 6), trailing zeros removed (X.690 §11.7).
 func formatGeneralizedTime(t time.Time, digits int) []byte {
+	return appendGeneralizedTime(make([]byte, 0, 2+22), t, digits)
+}
+
+// appendGeneralizedTime is formatGeneralizedTime appending to b.
+func appendGeneralizedTime(b []byte, t time.Time, digits int) []byte {
 	t = t.UTC()
-	s := t.Format("20060102150405")
+	var s [22]byte // YYYYMMDDhhmmss.ffffffZ
+	v := appendDigits(s[:0], t.Year(), 4)
+	v = appendClock(v, t)
+	v = v[:len(v)-1] // the Z comes after the fraction
 	if digits > 0 {
-		frac := fmt.Sprintf("%09d", t.Nanosecond())[:digits]
+		var f [9]byte
+		frac := appendDigits(f[:0], t.Nanosecond()/pow10(9-digits), digits)
 		for len(frac) > 0 && frac[len(frac)-1] == '0' {
 			frac = frac[:len(frac)-1]
 		}
-		if frac != "" {
-			s += "." + frac
+		if len(frac) > 0 {
+			v = append(v, '.')
+			v = append(v, frac...)
 		}
 	}
-	s += "Z"
-	return append([]byte{asn1.TagGeneralizedTime, byte(len(s))}, s...)
+	v = append(v, 'Z')
+	b = append(b, asn1.TagGeneralizedTime, byte(len(v)))
+	return append(b, v...)
+}
+
+func pow10(n int) int {
+	p := 1
+	for range n {
+		p *= 10
+	}
+	return p
 }
 
 var errGenTime = errors.New("tsa: malformed genTime")

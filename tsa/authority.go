@@ -74,6 +74,7 @@ type Authority struct {
 	tsaName  asn1.RawValue
 	exts     []pkix.Extension
 	certV2   []byte // DER SigningCertificateV2, computed once
+	enc      *tokenEncoder
 
 	certStatus certStatus
 }
@@ -115,6 +116,9 @@ func New(cfg Config) (*Authority, error) {
 			return nil, fmt.Errorf("tsa: encoding qcStatements: %w", err)
 		}
 		a.exts = []pkix.Extension{{Id: oidQCStatements, Value: v}}
+	}
+	if a.enc, err = newTokenEncoder(&a.cfg, a.hash, a.certV2, a.tsaName, a.exts); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

@@ -14,6 +14,12 @@ const (
 	ContentTypeReply = "application/timestamp-reply"
 )
 
+// Header values of every reply, shared (net/http only reads them).
+var (
+	hdrReply   = []string{ContentTypeReply}
+	hdrNoStore = []string{"no-store"}
+)
+
 // ServeHTTP implements the HTTP transport of RFC 3161 §3.4: a POST whose body
 // is a TimeStampReq, answered with a TimeStampResp.
 //
@@ -30,7 +36,7 @@ func (a *Authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "tsa: use POST with "+ContentTypeQuery, http.StatusMethodNotAllowed)
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != ContentTypeQuery {
+	if ct := r.Header.Get("Content-Type"); ct != ContentTypeQuery && !isQueryType(ct) {
 		writeReply(w, http.StatusUnsupportedMediaType,
 			rejectionResponse(reject(FailBadRequest, "Content-Type must be %s", ContentTypeQuery)))
 		return
@@ -39,7 +45,7 @@ func (a *Authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, http.StatusRequestEntityTooLarge, tooLarge())
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxRequestBytes))
+	body, err := readBody(w, r, a.cfg.MaxRequestBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -59,15 +65,43 @@ func (a *Authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeReply(w, status, resp)
 }
 
+// isQueryType reports whether a Content-Type other than the bare media
+// type is application/timestamp-query with parameters.
+func isQueryType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == ContentTypeQuery
+}
+
+// readBody reads at most limit bytes of the request body, in one buffer
+// when the client sent a Content-Length.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength < 0 {
+		return io.ReadAll(body)
+	}
+	// One byte more than announced, so that a body longer than its
+	// Content-Length is read to the error net/http gives it.
+	buf := make([]byte, r.ContentLength+1)
+	n, err := io.ReadFull(body, buf)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	rest, err := io.ReadAll(body)
+	return append(buf, rest...), err
+}
+
 func tooLarge() []byte {
 	return rejectionResponse(reject(FailBadRequest, "request too large"))
 }
 
 func writeReply(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", ContentTypeReply)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = hdrReply
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Cache-Control"] = hdrNoStore
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // the client may have gone; nothing left to do
 }

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"time"
-
-	"github.com/digitorus/pkcs7"
 )
 
 // rejection is why a request was not granted: the failInfo bit and a short
@@ -31,7 +28,7 @@ func reject(f FailureInfo, format string, args ...any) *rejection {
 type request struct {
 	imprint messageImprint
 	hash    crypto.Hash
-	policy  asn1.ObjectIdentifier
+	policy  int // index into Config.Policies
 	nonce   *big.Int
 	certReq bool
 }
@@ -98,12 +95,11 @@ func (a *Authority) parseRequest(der []byte) (*request, *rejection) {
 		return nil, reject(FailBadDataFormat, "hashedMessage is %d bytes; %v needs %d",
 			len(r.MessageImprint.HashedMessage), hash, hash.Size())
 	}
-	policy := a.cfg.Policies[0]
+	policy := 0
 	if r.ReqPolicy != nil {
-		if !a.servesPolicy(r.ReqPolicy) {
+		if policy = a.policyIndex(r.ReqPolicy); policy < 0 {
 			return nil, reject(FailUnacceptedPolicy, "policy %v is not served", r.ReqPolicy)
 		}
-		policy = r.ReqPolicy
 	}
 	return &request{imprint: r.MessageImprint, hash: hash, policy: policy, nonce: r.Nonce, certReq: r.CertReq}, nil
 }
@@ -112,13 +108,14 @@ func isNull(v asn1.RawValue) bool {
 	return v.Class == asn1.ClassUniversal && v.Tag == asn1.TagNull && len(v.Bytes) == 0
 }
 
-func (a *Authority) servesPolicy(p asn1.ObjectIdentifier) bool {
-	for _, q := range a.cfg.Policies {
+// policyIndex is the index of p in Config.Policies, or -1.
+func (a *Authority) policyIndex(p asn1.ObjectIdentifier) int {
+	for i, q := range a.cfg.Policies {
 		if q.Equal(p) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // grant issues a token for an accepted request.
@@ -139,83 +136,25 @@ func (a *Authority) grant(ctx context.Context, req *request) ([]byte, *rejection
 	if now.IsZero() {
 		return nil, reject(FailTimeNotAvailable, "time source unavailable")
 	}
-	// 3. TSTInfo (RFC 3161 §2.4.2).
-	info := tstInfo{
-		Version:        1,
-		Policy:         req.policy,
-		MessageImprint: req.imprint,
-		SerialNumber:   serial,
-		GenTime:        asn1.RawValue{FullBytes: formatGeneralizedTime(now, a.genTimeD)},
-		Accuracy:       newAccuracy(a.cfg.Accuracy),
-		Nonce:          req.nonce,
-		TSA:            a.tsaName,
-		Extensions:     a.exts,
+	// 3. TSTInfo (RFC 3161 §2.4.2), 4. a SignedData over it (RFC 5652
+	//    §5), 5. wrapped in a granted TimeStampResp; see cms.go.
+	var serialBuf, timeBuf, nonceBuf [24]byte
+	var nonce []byte
+	if req.nonce != nil {
+		nonce = appendInteger(nonceBuf[:0], req.nonce)
 	}
-	content, err := asn1.Marshal(info)
-	if err != nil {
-		a.cfg.Logger.ErrorContext(ctx, "tsa: encoding TSTInfo", slog.Any("err", err))
-		return nil, reject(FailSystemFailure, "internal error")
-	}
-	// 4. SignedData over it, 5. wrapped in a granted TimeStampResp.
-	token, err := a.sign(content, now, req.certReq)
+	content := a.enc.tstInfo(make([]byte, 0, 512), req.policy, req.imprint.Raw,
+		appendInteger(serialBuf[:0], serial), appendGeneralizedTime(timeBuf[:0], now, a.genTimeD), nonce)
+	resp, err := a.enc.response(a.cfg.Signer, content, now, req.certReq)
 	if err != nil {
 		a.cfg.Logger.ErrorContext(ctx, "tsa: signing token", slog.Any("err", err), slog.String("serial", serial.String()))
 		return nil, reject(FailSystemFailure, "signing failed")
 	}
-	resp, err := asn1.Marshal(timeStampResp{
-		Status:         pkiStatusInfo{Status: int(StatusGranted)},
-		TimeStampToken: asn1.RawValue{FullBytes: token},
-	})
-	if err != nil {
-		return nil, reject(FailSystemFailure, "internal error")
+	if a.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
+		a.cfg.Logger.DebugContext(ctx, "tsa: token issued", slog.String("serial", serial.String()),
+			slog.String("policy", a.cfg.Policies[req.policy].String()), slog.Bool("certReq", req.certReq))
 	}
-	a.cfg.Logger.DebugContext(ctx, "tsa: token issued", slog.String("serial", serial.String()),
-		slog.String("policy", req.policy.String()), slog.Bool("certReq", req.certReq))
 	return resp, nil
-}
-
-// sign wraps TSTInfo in a CMS SignedData (RFC 5652 §5) with the signed
-// attributes contentType, messageDigest, signingTime and
-// signing-certificate-v2.
-//
-// digitorus/timestamp's CreateResponseWithOpts is not used for this: it draws
-// a random serial (ignoring Timestamp.SerialNumber, so Config.Serials could
-// not be honoured), reads time.Now for signingTime, and hashes ESSCertIDv2
-// with the imprint's algorithm. digitorus/pkcs7 is used directly instead: it
-// sorts the signed attributes into a DER SET OF, signs them with one call to
-// the crypto.Signer and assembles the SignedData.
-func (a *Authority) sign(content []byte, now time.Time, withCerts bool) ([]byte, error) {
-	sd, err := pkcs7.NewSignedData(content)
-	if err != nil {
-		return nil, err
-	}
-	digestOID, _ := oidFromHash(a.hash)
-	sd.SetDigestAlgorithm(digestOID)
-	sd.SetContentType(oidTSTInfo) // before AddSigner: it feeds the contentType attribute
-	// CMS version 3 because eContentType is not id-data (RFC 5652 §5.1).
-	sd.GetSignedData().Version = 3
-	signingTime, err := asn1.Marshal(now.UTC().Truncate(time.Second))
-	if err != nil {
-		return nil, err
-	}
-	conf := pkcs7.SignerInfoConfig{
-		ExtraSignedAttributes: []pkcs7.Attribute{
-			{Type: oidSigningTime, Value: asn1.RawValue{FullBytes: signingTime}},
-			{Type: oidSigningCertificateV2, Value: asn1.RawValue{FullBytes: a.certV2}},
-		},
-		SkipCertificates: !withCerts,
-	}
-	// The chain is added with AddCertificate rather than AddSignerChain,
-	// which would re-verify the chain's signatures on every token.
-	if err := sd.AddSigner(a.cfg.Certificate, a.cfg.Signer, conf); err != nil {
-		return nil, err
-	}
-	if withCerts {
-		for _, c := range a.cfg.Chain {
-			sd.AddCertificate(c)
-		}
-	}
-	return sd.Finish()
 }
 
 // rejectionResponse encodes a rejection TimeStampResp. Its inputs are fixed
