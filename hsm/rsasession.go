@@ -3,13 +3,10 @@ package hsm
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/big"
-	"sync"
 
 	"github.com/miekg/pkcs11"
 )
@@ -23,14 +20,8 @@ import (
 // Sign takes PKCS#1 v1.5 (RFC 8017 section 8.2) or, with *rsa.PSSOptions,
 // RSASSA-PSS (section 8.1) with the salt as long as the hash.
 type RSASessionKey struct {
-	t     *token
-	gen   uint64
-	label string
-	pub   *rsa.PublicKey
-
-	mu        sync.Mutex
-	priv, pbh pkcs11.ObjectHandle
-	destroyed bool
+	sessionObjects
+	pub *rsa.PublicKey
 }
 
 var _ crypto.Signer = (*RSASessionKey)(nil)
@@ -43,39 +34,17 @@ const sessionRSABits = 3072
 // ignored; the label is random). The private key is CKA_PRIVATE,
 // CKA_SENSITIVE, not CKA_EXTRACTABLE, and CKA_SIGN only.
 func (h *HSM) GenerateSessionRSAKey(ctx context.Context, tokenURI string) (*RSASessionKey, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	ref, err := parseKeyURI(tokenURI, false)
+	k := &RSASessionKey{}
+	ref, id, err := k.open(ctx, h, tokenURI, "session-rsa-")
 	if err != nil {
 		return nil, err
 	}
-	t, err := h.token(ref)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := t.withAux(); err != nil {
-		return nil, err
-	}
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return nil, fmt.Errorf("hsm: choosing a session key id: %w", err)
-	}
-	k := &RSASessionKey{t: t, label: "session-rsa-" + hex.EncodeToString(id)}
 	var n, e []byte
-	st, err := t.run(func(st *tokenState) error {
-		if st.aux == nil {
-			return errRawClosed
-		}
-		k.gen = st.gen
-		var gerr error
-		k.pbh, k.priv, n, e, gerr = st.aux.generateSessionRSA(id, k.label)
-		return gerr
+	err = k.generate(func(aux *rawToken) (pub, priv pkcs11.ObjectHandle, err error) {
+		pub, priv, n, e, err = aux.generateSessionRSA(id, k.label)
+		return pub, priv, err
 	})
 	if err != nil {
-		if isRecoverable(err) {
-			_ = t.recover(st.gen, err)
-		}
 		return nil, fmt.Errorf("hsm: generating an RSA session key in token %q: %w", ref.token, err)
 	}
 	exp := new(big.Int).SetBytes(e)
@@ -87,9 +56,6 @@ func (h *HSM) GenerateSessionRSAKey(ctx context.Context, tokenURI string) (*RSAS
 	k.pub = &rsa.PublicKey{N: mod, E: 65537}
 	return k, nil
 }
-
-// Label is the key's CKA_LABEL, for logs and for checking that it is gone.
-func (k *RSASessionKey) Label() string { return k.label }
 
 // Valid reports whether the key can still sign: not destroyed, made in
 // the token's current sessions, and its object still there (one
@@ -141,45 +107,9 @@ func (k *RSASessionKey) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts)
 		mech = pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, pkcs11.NewPSSParams(pssParams[h][0], pssParams[h][1], uint(h.Size())))
 		data = digest
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.destroyed {
-		return nil, ErrKeyDestroyed
-	}
-	var sig []byte
-	_, err := k.t.run(func(st *tokenState) error {
-		if st.gen != k.gen || st.aux == nil {
-			return ErrKeyDestroyed
-		}
-		var err error
-		sig, err = st.aux.signMech(k.priv, mech, data)
-		return err
+	return k.sign(func(aux *rawToken, priv pkcs11.ObjectHandle) ([]byte, error) {
+		return aux.signMech(priv, mech, data)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("hsm: signing with session key %s: %w", k.label, err)
-	}
-	return sig, nil
-}
-
-// Destroy destroys both objects of the key pair; safe to call more than
-// once, and nil for a key whose sessions a token reopen already ended.
-func (k *RSASessionKey) Destroy() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.destroyed {
-		return nil
-	}
-	k.destroyed = true
-	_, err := k.t.run(func(st *tokenState) error {
-		if st.gen != k.gen || st.aux == nil {
-			return nil
-		}
-		return st.aux.destroy(k.priv, k.pbh)
-	})
-	if err != nil {
-		return fmt.Errorf("hsm: destroying session key %s: %w", k.label, err)
-	}
-	return nil
 }
 
 // digestInfoPrefix is the DER DigestInfo before the digest (RFC 8017

@@ -5,14 +5,11 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/asn1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"sync"
 
 	"github.com/miekg/pkcs11"
 	"golang.org/x/crypto/cryptobyte"
@@ -33,14 +30,8 @@ var oidP256 = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
 // after its one use. It is the per-signature key of the one-time signing
 // model. Sign refuses after Destroy.
 type SessionKey struct {
-	t     *token
-	gen   uint64
-	label string
-	pub   *ecdsa.PublicKey
-
-	mu        sync.Mutex
-	priv, pbh pkcs11.ObjectHandle
-	destroyed bool
+	sessionObjects
+	pub *ecdsa.PublicKey
 }
 
 var _ crypto.Signer = (*SessionKey)(nil)
@@ -49,39 +40,17 @@ var _ crypto.Signer = (*SessionKey)(nil)
 // token the URI names (object= is ignored; the label is random). The private
 // key is CKA_SENSITIVE, not CKA_EXTRACTABLE and CKA_PRIVATE.
 func (h *HSM) GenerateSessionKey(ctx context.Context, tokenURI string) (*SessionKey, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	ref, err := parseKeyURI(tokenURI, false)
+	k := &SessionKey{}
+	ref, id, err := k.open(ctx, h, tokenURI, "session-")
 	if err != nil {
 		return nil, err
 	}
-	t, err := h.token(ref)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := t.withAux(); err != nil {
-		return nil, err
-	}
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return nil, fmt.Errorf("hsm: choosing a session key id: %w", err)
-	}
-	k := &SessionKey{t: t, label: "session-" + hex.EncodeToString(id)}
 	var point []byte
-	st, err := t.run(func(st *tokenState) error {
-		if st.aux == nil {
-			return errRawClosed
-		}
-		k.gen = st.gen
-		var gerr error
-		k.pbh, k.priv, point, gerr = st.aux.generateSessionECWith(id, k.label, false)
-		return gerr
+	err = k.generate(func(aux *rawToken) (pub, priv pkcs11.ObjectHandle, err error) {
+		pub, priv, point, err = aux.generateSessionECWith(id, k.label, false)
+		return pub, priv, err
 	})
 	if err != nil {
-		if isRecoverable(err) {
-			_ = t.recover(st.gen, err)
-		}
 		return nil, fmt.Errorf("hsm: generating a session key in token %q: %w", ref.token, err)
 	}
 	if k.pub, err = parseECPoint(point); err != nil {
@@ -90,10 +59,6 @@ func (h *HSM) GenerateSessionKey(ctx context.Context, tokenURI string) (*Session
 	}
 	return k, nil
 }
-
-// Label is the session key's CKA_LABEL, for logs and for checking that it
-// is gone.
-func (k *SessionKey) Label() string { return k.label }
 
 // Public returns the P-256 public key.
 func (k *SessionKey) Public() crypto.PublicKey { return k.pub }
@@ -104,50 +69,13 @@ func (k *SessionKey) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	if opts != nil && opts.HashFunc() != 0 && len(digest) != opts.HashFunc().Size() {
 		return nil, fmt.Errorf("hsm: digest is %d bytes, not a %v digest", len(digest), opts.HashFunc())
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.destroyed {
-		return nil, ErrKeyDestroyed
-	}
-	var raw []byte
-	_, err := k.t.run(func(st *tokenState) error {
-		if st.gen != k.gen || st.aux == nil {
-			return ErrKeyDestroyed
-		}
-		var err error
-		raw, err = st.aux.signOnce(k.priv, pkcs11.CKM_ECDSA, digest)
-		return err
+	raw, err := k.sign(func(aux *rawToken, priv pkcs11.ObjectHandle) ([]byte, error) {
+		return aux.signOnce(priv, pkcs11.CKM_ECDSA, digest)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("hsm: signing with session key %s: %w", k.label, err)
+		return nil, err
 	}
 	return ecdsaSigDER(raw)
-}
-
-// Destroy destroys both objects of the key pair. It is safe to call more
-// than once; a key whose sessions were ended by a token reopen is gone
-// already and Destroy returns nil.
-func (k *SessionKey) Destroy() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.destroyed {
-		return nil
-	}
-	k.destroyed = true
-	_, err := k.t.run(func(st *tokenState) error {
-		if st.gen != k.gen || st.aux == nil {
-			return nil
-		}
-		objs := []pkcs11.ObjectHandle{k.priv}
-		if k.pbh != 0 {
-			objs = append(objs, k.pbh)
-		}
-		return st.aux.destroy(objs...)
-	})
-	if err != nil {
-		return fmt.Errorf("hsm: destroying session key %s: %w", k.label, err)
-	}
-	return nil
 }
 
 // ObjectExists reports whether any object (token or session, of any class)

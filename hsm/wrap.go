@@ -116,7 +116,7 @@ func (h *HSM) GenerateWrappedKey(ctx context.Context, wrapKeyURI string) (*Sessi
 	if _, err := rand.Read(id); err != nil {
 		return nil, nil, fmt.Errorf("hsm: choosing a key id: %w", err)
 	}
-	k := &SessionKey{t: r.t, label: "wrapped-" + hex.EncodeToString(id)}
+	k := &SessionKey{sessionObjects: sessionObjects{t: r.t, label: "wrapped-" + hex.EncodeToString(id)}}
 	var point, wrapped []byte
 	st, err := r.t.run(func(st *tokenState) error {
 		if st.aux == nil {
@@ -167,7 +167,7 @@ func (h *HSM) UnwrapKey(ctx context.Context, wrapKeyURI string, wrapped []byte, 
 	if _, err := rand.Read(id); err != nil {
 		return nil, fmt.Errorf("hsm: choosing a key id: %w", err)
 	}
-	k := &SessionKey{t: r.t, label: "unwrapped-" + hex.EncodeToString(id), pub: pub}
+	k := &SessionKey{sessionObjects: sessionObjects{t: r.t, label: "unwrapped-" + hex.EncodeToString(id)}, pub: pub}
 	err = r.t.do(func(st *tokenState) error {
 		if st.aux == nil {
 			return errRawClosed
