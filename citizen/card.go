@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/oces-pki/oces/internal/textpdf"
 )
 
 // cardKeys is how many numbered keys a code card has, as NemID's had.
@@ -156,7 +158,7 @@ func (s *Service) pickChallenge(c *CodeCard) (string, error) {
 func (c *Card) PDF() []byte {
 	var content bytes.Buffer
 	text := func(x, y, size int, s string) {
-		fmt.Fprintf(&content, "BT /F1 %d Tf %d %d Td (%s) Tj ET\n", size, x, y, pdfEscape(s))
+		fmt.Fprintf(&content, "BT /F1 %d Tf %d %d Td (%s) Tj ET\n", size, x, y, textpdf.Literal(s))
 	}
 	text(50, 800, 14, "OCES code card")
 	text(50, 782, 10, "Name: "+c.Name)
@@ -175,37 +177,5 @@ func (c *Card) PDF() []byte {
 		"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>",
 		fmt.Sprintf("<< /Length %d >>\nstream\n%sendstream", len(stream), stream),
 	}
-	var out bytes.Buffer
-	out.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = out.Len()
-		fmt.Fprintf(&out, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := out.Len()
-	fmt.Fprintf(&out, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&out, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&out, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return out.Bytes()
-}
-
-// pdfEscape escapes a literal string; characters outside Latin-1 become '?'.
-func pdfEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '(' || r == ')' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r >= 0x20 && r < 0x7f:
-			b.WriteRune(r)
-		case r >= 0xa0 && r <= 0xff:
-			fmt.Fprintf(&b, "\\%03o", r)
-		default:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
+	return textpdf.File(objs)
 }

@@ -158,6 +158,12 @@ func write(pages [][]string) []byte {
 			fmt.Sprintf("<< /Length %d >>\nstream\n%sendstream", content.Len(), content.Bytes()))
 	}
 	objs[1] = fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), len(pages))
+	return File(objs)
+}
+
+// File writes objs as objects 1, 2, … of a PDF file with a classic
+// cross-reference table; object 1 must be the catalog.
+func File(objs []string) []byte {
 	var out bytes.Buffer
 	out.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
 	offsets := make([]int, len(objs))
@@ -173,6 +179,10 @@ func write(pages [][]string) []byte {
 	fmt.Fprintf(&out, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
 	return out.Bytes()
 }
+
+// Literal is s as the body of a PDF literal string in WinAnsiEncoding
+// (what goes between the parentheses).
+func Literal(s string) string { return encode(s) }
 
 // encode writes s as the body of a literal string in WinAnsiEncoding,
 // escaping what clause 7.3.4.2 requires and writing bytes above 0x7e as
