@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/internal/der"
 )
 
 // The serving path rebuilds a pre-signed response from its record (see
@@ -13,35 +14,6 @@ import (
 // was signed (minimal DER lengths, times as GeneralizedTime in UTC): the
 // tests verify every served response's signature, so a difference would
 // not go unnoticed.
-
-// lenOfLen is the size of a DER length field for n bytes of content.
-func lenOfLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 1
-	case n < 0x100:
-		return 2
-	case n < 0x10000:
-		return 3
-	}
-	return 4
-}
-
-// tlvSize is the size of a TLV with n bytes of content.
-func tlvSize(n int) int { return 1 + lenOfLen(n) + n }
-
-func appendHeader(b []byte, tag byte, n int) []byte {
-	b = append(b, tag)
-	switch {
-	case n < 0x80:
-		return append(b, byte(n))
-	case n < 0x100:
-		return append(b, 0x81, byte(n))
-	case n < 0x10000:
-		return append(b, 0x82, byte(n>>8), byte(n))
-	}
-	return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
-}
 
 // appendGeneralizedTime writes t as YYYYMMDDHHMMSSZ, the digits written
 // directly (time.AppendFormat parses its layout on every call).
@@ -81,7 +53,7 @@ func (k *signingKey) appendStored(b []byte, iss *issuer, i int, serial *ca.Seria
 		intLen++
 	}
 	alg, nh, kh := certIDAlgs[i], iss.nameHash[i], iss.keyHash[i]
-	certID := len(alg) + tlvSize(len(nh)) + tlvSize(len(kh)) + tlvSize(intLen)
+	certID := len(alg) + der.Size(len(nh)) + der.Size(len(kh)) + der.Size(intLen)
 	status := 2 // good [0] NULL
 	revoked := 0
 	if s.status == certRevoked {
@@ -89,39 +61,39 @@ func (k *signingKey) appendStored(b []byte, iss *issuer, i int, serial *ca.Seria
 		if s.reason >= 0 {
 			revoked += 5 // [0] { ENUMERATED }
 		}
-		status = tlvSize(revoked)
+		status = der.Size(revoked)
 	} else if s.status != certGood {
 		status = 2 // unknown [2] NULL
 	}
-	singleLen := tlvSize(certID) + status + generalizedTimeSize + tlvSize(generalizedTimeSize)
-	responses := tlvSize(singleLen)
-	tbs := tlvSize(tlvSize(len(k.keyHash))) + generalizedTimeSize + tlvSize(responses)
-	basic := tlvSize(tbs) + len(k.algID) + tlvSize(1+len(sig)) + len(k.certs)
-	respBytes := len(oidBasicTLV) + tlvSize(tlvSize(basic)) // OCTET STRING { BasicOCSPResponse }
-	explicit := tlvSize(respBytes)
-	outer := 3 + tlvSize(explicit)
+	singleLen := der.Size(certID) + status + generalizedTimeSize + der.Size(generalizedTimeSize)
+	responses := der.Size(singleLen)
+	tbs := der.Size(der.Size(len(k.keyHash))) + generalizedTimeSize + der.Size(responses)
+	basic := der.Size(tbs) + len(k.algID) + der.Size(1+len(sig)) + len(k.certs)
+	respBytes := len(oidBasicTLV) + der.Size(der.Size(basic)) // OCTET STRING { BasicOCSPResponse }
+	explicit := der.Size(respBytes)
+	outer := 3 + der.Size(explicit)
 
-	b = appendHeader(b, 0x30, outer) // OCSPResponse
-	b = append(b, 0x0a, 0x01, 0x00)  // responseStatus successful
-	b = appendHeader(b, 0xa0, explicit)
-	b = appendHeader(b, 0x30, respBytes) // ResponseBytes
+	b = der.AppendHeader(b, 0x30, outer) // OCSPResponse
+	b = append(b, 0x0a, 0x01, 0x00)      // responseStatus successful
+	b = der.AppendHeader(b, 0xa0, explicit)
+	b = der.AppendHeader(b, 0x30, respBytes) // ResponseBytes
 	b = append(b, oidBasicTLV...)
-	b = appendHeader(b, 0x04, tlvSize(basic))
-	b = appendHeader(b, 0x30, basic) // BasicOCSPResponse
-	b = appendHeader(b, 0x30, tbs)   // ResponseData
-	b = appendHeader(b, 0xa2, tlvSize(len(k.keyHash)))
-	b = appendHeader(b, 0x04, len(k.keyHash))
+	b = der.AppendHeader(b, 0x04, der.Size(basic))
+	b = der.AppendHeader(b, 0x30, basic) // BasicOCSPResponse
+	b = der.AppendHeader(b, 0x30, tbs)   // ResponseData
+	b = der.AppendHeader(b, 0xa2, der.Size(len(k.keyHash)))
+	b = der.AppendHeader(b, 0x04, len(k.keyHash))
 	b = append(b, k.keyHash...)
 	b = appendGeneralizedTime(b, s.thisUpdate) // producedAt
-	b = appendHeader(b, 0x30, responses)
-	b = appendHeader(b, 0x30, singleLen) // SingleResponse
-	b = appendHeader(b, 0x30, certID)
+	b = der.AppendHeader(b, 0x30, responses)
+	b = der.AppendHeader(b, 0x30, singleLen) // SingleResponse
+	b = der.AppendHeader(b, 0x30, certID)
 	b = append(b, alg...)
-	b = appendHeader(b, 0x04, len(nh))
+	b = der.AppendHeader(b, 0x04, len(nh))
 	b = append(b, nh...)
-	b = appendHeader(b, 0x04, len(kh))
+	b = der.AppendHeader(b, 0x04, len(kh))
 	b = append(b, kh...)
-	b = appendHeader(b, 0x02, intLen)
+	b = der.AppendHeader(b, 0x02, intLen)
 	if lead {
 		b = append(b, 0)
 	}
@@ -130,7 +102,7 @@ func (k *signingKey) appendStored(b []byte, iss *issuer, i int, serial *ca.Seria
 	case certGood:
 		b = append(b, 0x80, 0x00)
 	case certRevoked:
-		b = appendHeader(b, 0xa1, revoked)
+		b = der.AppendHeader(b, 0xa1, revoked)
 		b = appendGeneralizedTime(b, s.revokedAt.Truncate(time.Second))
 		if s.reason >= 0 {
 			b = append(b, 0xa0, 0x03, 0x0a, 0x01, byte(s.reason))
@@ -139,10 +111,10 @@ func (k *signingKey) appendStored(b []byte, iss *issuer, i int, serial *ca.Seria
 		b = append(b, 0x82, 0x00)
 	}
 	b = appendGeneralizedTime(b, s.thisUpdate)
-	b = appendHeader(b, 0xa0, generalizedTimeSize)
+	b = der.AppendHeader(b, 0xa0, generalizedTimeSize)
 	b = appendGeneralizedTime(b, s.nextUpdate)
 	b = append(b, k.algID...)
-	b = appendHeader(b, 0x03, 1+len(sig))
+	b = der.AppendHeader(b, 0x03, 1+len(sig))
 	b = append(b, 0)
 	b = append(b, sig...)
 	return append(b, k.certs...)

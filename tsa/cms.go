@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/oces-pki/oces/internal/der"
 )
 
 // The token's DER is written directly, lengths first, into one buffer
@@ -104,7 +106,7 @@ func newTokenEncoder(cfg *Config, hash crypto.Hash, certV2 []byte, tsaName asn1.
 	for _, c := range append([]*x509.Certificate{cfg.Certificate}, cfg.Chain...) {
 		set = append(set, c.Raw...)
 	}
-	e.certs = appendTLV(nil, tagContext0, set)
+	e.certs = der.AppendTLV(nil, tagContext0, set)
 	for _, p := range cfg.Policies {
 		e.policies = append(e.policies, marshal(p))
 	}
@@ -145,16 +147,16 @@ func signatureOID(pub crypto.PublicKey, hash crypto.Hash) (asn1.ObjectIdentifier
 
 // encodeAttribute encodes Attribute ::= SEQUENCE { attrType, attrValues SET { value } }.
 func encodeAttribute(oid, value []byte) []byte {
-	b := appendHeader(nil, tagSequence, len(oid)+tlvSize(len(value)))
+	b := der.AppendHeader(nil, tagSequence, len(oid)+der.Size(len(value)))
 	b = append(b, oid...)
-	return appendTLV(b, tagSet, value)
+	return der.AppendTLV(b, tagSet, value)
 }
 
 // tstInfo encodes the TSTInfo of req with serial and genTime into b.
 func (e *tokenEncoder) tstInfo(b []byte, policy int, imprint, serial, genTime, nonce []byte) []byte {
 	n := len(derVersion1) + len(e.policies[policy]) + len(imprint) + len(serial) + len(genTime) +
 		len(e.accuracy) + len(nonce) + len(e.tail)
-	b = appendHeader(b, tagSequence, n)
+	b = der.AppendHeader(b, tagSequence, n)
 	b = append(b, derVersion1...)
 	b = append(b, e.policies[policy]...)
 	b = append(b, imprint...)
@@ -173,7 +175,7 @@ func (e *tokenEncoder) response(signer crypto.Signer, content []byte, now time.T
 	h := e.hash.New()
 	h.Write(content)
 	var mdBuf [2 + 64]byte
-	md := appendTLV(mdBuf[:0], tagOctetString, h.Sum(nil))
+	md := der.AppendTLV(mdBuf[:0], tagOctetString, h.Sum(nil))
 	var stBuf [2 + 15]byte
 	attrs := [4][]byte{e.attrCT, encodeAttribute(e.mdOID, md), encodeAttribute(e.stOID, appendSigningTime(stBuf[:0], now)), e.attrCert}
 	for i := 1; i < len(attrs); i++ { // insertion sort of four
@@ -185,8 +187,8 @@ func (e *tokenEncoder) response(signer crypto.Signer, content []byte, now time.T
 	for _, a := range attrs {
 		attrLen += len(a)
 	}
-	signed := make([]byte, 0, tlvSize(attrLen))
-	signed = appendHeader(signed, tagSet, attrLen)
+	signed := make([]byte, 0, der.Size(attrLen))
+	signed = der.AppendHeader(signed, tagSet, attrLen)
 	for _, a := range attrs {
 		signed = append(signed, a...)
 	}
@@ -202,40 +204,40 @@ func (e *tokenEncoder) response(signer crypto.Signer, content []byte, now time.T
 
 	// SignerInfo ::= SEQUENCE { version 1, sid, digestAlgorithm,
 	//   [0] IMPLICIT signedAttrs, signatureAlgorithm, signature }
-	siLen := len(derVersion1) + len(e.sid) + len(e.digestAlg) + len(signed) + len(e.sigAlg) + tlvSize(len(sig))
-	encap := len(derTSTInfoType) + tlvSize(tlvSize(len(content)))
-	sdLen := len(derVersion3) + tlvSize(len(e.digestAlg)) + tlvSize(encap) + tlvSize(tlvSize(siLen))
+	siLen := len(derVersion1) + len(e.sid) + len(e.digestAlg) + len(signed) + len(e.sigAlg) + der.Size(len(sig))
+	encap := len(derTSTInfoType) + der.Size(der.Size(len(content)))
+	sdLen := len(derVersion3) + der.Size(len(e.digestAlg)) + der.Size(encap) + der.Size(der.Size(siLen))
 	if withCerts {
 		sdLen += len(e.certs)
 	}
-	ciLen := len(derSignedData) + tlvSize(tlvSize(sdLen))
-	respLen := len(derGranted) + tlvSize(ciLen)
+	ciLen := len(derSignedData) + der.Size(der.Size(sdLen))
+	respLen := len(derGranted) + der.Size(ciLen)
 
-	b := make([]byte, 0, tlvSize(respLen))
-	b = appendHeader(b, tagSequence, respLen) // TimeStampResp
+	b := make([]byte, 0, der.Size(respLen))
+	b = der.AppendHeader(b, tagSequence, respLen) // TimeStampResp
 	b = append(b, derGranted...)
-	b = appendHeader(b, tagSequence, ciLen) // ContentInfo
+	b = der.AppendHeader(b, tagSequence, ciLen) // ContentInfo
 	b = append(b, derSignedData...)
-	b = appendHeader(b, tagContext0, tlvSize(sdLen))
-	b = appendHeader(b, tagSequence, sdLen) // SignedData
+	b = der.AppendHeader(b, tagContext0, der.Size(sdLen))
+	b = der.AppendHeader(b, tagSequence, sdLen) // SignedData
 	b = append(b, derVersion3...)
-	b = appendTLV(b, tagSet, e.digestAlg)
-	b = appendHeader(b, tagSequence, encap) // EncapsulatedContentInfo
+	b = der.AppendTLV(b, tagSet, e.digestAlg)
+	b = der.AppendHeader(b, tagSequence, encap) // EncapsulatedContentInfo
 	b = append(b, derTSTInfoType...)
-	b = appendHeader(b, tagContext0, tlvSize(len(content)))
-	b = appendTLV(b, tagOctetString, content)
+	b = der.AppendHeader(b, tagContext0, der.Size(len(content)))
+	b = der.AppendTLV(b, tagOctetString, content)
 	if withCerts {
 		b = append(b, e.certs...)
 	}
-	b = appendHeader(b, tagSet, tlvSize(siLen))
-	b = appendHeader(b, tagSequence, siLen) // SignerInfo
+	b = der.AppendHeader(b, tagSet, der.Size(siLen))
+	b = der.AppendHeader(b, tagSequence, siLen) // SignerInfo
 	b = append(b, derVersion1...)
 	b = append(b, e.sid...)
 	b = append(b, e.digestAlg...)
 	b = append(b, tagContext0) // [0] IMPLICIT SET OF Attribute
 	b = append(b, signed[1:]...)
 	b = append(b, e.sigAlg...)
-	b = appendTLV(b, tagOctetString, sig)
+	b = der.AppendTLV(b, tagOctetString, sig)
 	return b, nil
 }
 
@@ -295,47 +297,9 @@ func appendInteger(b []byte, n *big.Int) []byte {
 	if lead {
 		l++
 	}
-	b = appendHeader(b, tagInteger, l)
+	b = der.AppendHeader(b, tagInteger, l)
 	if lead {
 		b = append(b, 0)
 	}
 	return append(b, v...)
-}
-
-// lenOfLen is the size of a DER length field for n content octets.
-func lenOfLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 1
-	case n < 0x100:
-		return 2
-	case n < 0x10000:
-		return 3
-	case n < 0x1000000:
-		return 4
-	}
-	return 5
-}
-
-// tlvSize is the size of a TLV with n content octets.
-func tlvSize(n int) int { return 1 + lenOfLen(n) + n }
-
-// appendHeader writes a tag and a DER length.
-func appendHeader(b []byte, tag byte, n int) []byte {
-	b = append(b, tag)
-	switch l := lenOfLen(n); l {
-	case 1:
-		return append(b, byte(n))
-	default:
-		b = append(b, 0x80|byte(l-1))
-		for i := l - 2; i >= 0; i-- {
-			b = append(b, byte(n>>(8*i)))
-		}
-		return b
-	}
-}
-
-// appendTLV writes tag, length and content.
-func appendTLV(b []byte, tag byte, content []byte) []byte {
-	return append(appendHeader(b, tag, len(content)), content...)
 }
