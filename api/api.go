@@ -23,6 +23,7 @@ import (
 	"github.com/oces-pki/oces/audit"
 	"github.com/oces-pki/oces/ca"
 	"github.com/oces-pki/oces/internal/conf"
+	"github.com/oces-pki/oces/internal/ratelimit"
 )
 
 // Authority is what the API needs of the CA.
@@ -80,7 +81,7 @@ type API struct {
 	seals    map[string]*SealAccess
 	logins   loginLimiter // login.go
 	rp       *RelyingPartyAccess
-	rpLimit  *rateLimiter
+	rpLimit  *ratelimit.Limiter
 	auditLog AuditLog
 }
 
@@ -89,7 +90,7 @@ func New(cfg Config) *API {
 	a := &API{ca: cfg.CA, crl: cfg.CRL, audit: cfg.Audit, log: cfg.Logger, maxBody: cfg.MaxBodyBytes, mux: http.NewServeMux(),
 		signer: cfg.Signer, seals: cfg.Seals, rp: cfg.MatchCPR, auditLog: cfg.AuditLog}
 	if a.rp != nil {
-		a.rpLimit = newRateLimiter(a.rp.Rate, a.rp.Burst)
+		a.rpLimit = ratelimit.New(a.rp.Rate, a.rp.Burst)
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

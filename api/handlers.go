@@ -320,8 +320,8 @@ func (a *API) matchCPR(w http.ResponseWriter, r *http.Request, p *Principal) {
 	if err == nil {
 		err = a.decode(w, r, &body)
 	}
-	if err == nil && p.Role == RoleRelyingParty && !a.rpLimit.allow(p.Fingerprint, time.Now()) {
-		err = fmt.Errorf("%w (match-cpr allows %g questions a second, %d at once, per certificate)", ErrRateLimited, a.rpLimit.rate, int(a.rpLimit.burst))
+	if err == nil && p.Role == RoleRelyingParty && !a.rpLimit.Allow(p.Fingerprint, time.Now()) {
+		err = fmt.Errorf("%w (match-cpr allows %g questions a second, %d at once, per certificate)", ErrRateLimited, a.rpLimit.Rate(), a.rpLimit.Burst())
 	}
 	if err != nil {
 		a.refuse(w, r, p, audit.ActionMatchCPR, body.PID, err)

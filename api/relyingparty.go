@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
-	"time"
 )
 
 // The PID-CPR match for relying parties (DESIGN.md, identity and privacy):
@@ -56,65 +54,4 @@ func (a *API) matchCPRPrincipal(r *http.Request) (*Principal, error) {
 		return rp, fmt.Errorf("%w: certificate %s is not on the relying parties' allow-list for match-cpr (match_cpr.relying_parties)", ErrForbidden, rp.Serial)
 	}
 	return rp, nil
-}
-
-// maxBuckets bounds the rate limiter's memory.
-const maxBuckets = 10000
-
-// rateLimiter is a token bucket per caller. The zero value is not ready:
-// use newRateLimiter.
-type rateLimiter struct {
-	rate    float64 // tokens a second
-	burst   float64
-	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newRateLimiter(rate float64, burst int) *rateLimiter {
-	if rate <= 0 {
-		rate = 1
-	}
-	if burst <= 0 {
-		burst = 10
-	}
-	return &rateLimiter{rate: rate, burst: float64(burst), buckets: map[string]*bucket{}}
-}
-
-// allow takes a token from key's bucket, if there is one.
-func (l *rateLimiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		if len(l.buckets) >= maxBuckets {
-			l.prune(now)
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
-	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// prune drops the buckets that are full again (they hold nothing a new
-// bucket would not), and if that is not enough, all of them.
-func (l *rateLimiter) prune(now time.Time) {
-	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
-			delete(l.buckets, k)
-		}
-	}
-	if len(l.buckets) >= maxBuckets {
-		clear(l.buckets)
-	}
 }

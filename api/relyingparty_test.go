@@ -151,25 +151,3 @@ func TestMatchCPRWithoutRelyingParties(t *testing.T) {
 		t.Errorf("a service provider without relying parties configured: %d %s", code, body)
 	}
 }
-
-// TestRateLimiter: the bucket refills at the rate, up to the burst.
-func TestRateLimiter(t *testing.T) {
-	t.Parallel()
-	l := newRateLimiter(2, 3)
-	now := time.Unix(1000, 0)
-	got := ""
-	for _, d := range []time.Duration{0, 0, 0, 0, 250 * time.Millisecond, 250 * time.Millisecond, 0, 10 * time.Second, 0, 0, 0} {
-		now = now.Add(d)
-		if l.allow("a", now) {
-			got += "y"
-		} else {
-			got += "n"
-		}
-	}
-	if got != "yyyn"+"n"+"y"+"n"+"yyyn" {
-		t.Errorf("allowances %s", got)
-	}
-	if !l.allow("b", now) {
-		t.Error("another caller shares the bucket")
-	}
-}

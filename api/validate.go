@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/oces-pki/oces/ca"
+	"github.com/oces-pki/oces/internal/ratelimit"
 	"github.com/oces-pki/oces/validate"
 )
 
@@ -64,10 +64,10 @@ func ValidateHandler(cfg ValidateConfig) http.Handler {
 		cfg.Now = time.Now
 	}
 	a := &API{log: cfg.Logger}
-	lim := newRateLimiter(cfg.RatePerSecond, cfg.Burst) // relyingparty.go
+	lim := ratelimit.New(cfg.RatePerSecond, cfg.Burst)
 	retry := strconv.Itoa(int(math.Ceil(1 / cfg.RatePerSecond)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !lim.allow(clientAddr(r), cfg.Now()) {
+		if !lim.Allow(ratelimit.ClientAddr(r), cfg.Now()) {
 			w.Header().Set("Retry-After", retry)
 			writeJSON(w, http.StatusTooManyRequests, Error{Error: "too many validations from this address; retry later"})
 			return
@@ -125,13 +125,4 @@ func validateInput(r *http.Request, body []byte) (doc, detached []byte, err erro
 		}
 	}
 	return doc, detached, nil
-}
-
-// clientAddr is the client's IP address (the port left out).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
