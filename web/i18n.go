@@ -206,6 +206,7 @@ var catalogue = map[string][2]string{
 	"err.password_change":   {"Du skal først vælge en ny adgangskode.", "You must choose a new password first."},
 	"err.password_rules":    {"Adgangskoden skal have 8 til 64 tegn og må ikke være dit bruger-ID.", "The password must have 8 to 64 characters and must not be your user ID."},
 	"err.password_repeat":   {"De to nye adgangskoder er ikke ens.", "The two new passwords differ."},
+	"err.too_many":          {"For mange forsøg på at logge ind fra din adresse. Vent et minut, og prøv igen.", "Too many login attempts from your address. Wait a minute and try again."},
 	"err.required":          {"Udfyld feltet.", "Please fill in this field."},
 	"err.request_not_found": {"Underskriftsanmodningen findes ikke eller er udløbet.", "The signing request does not exist or has expired."},
 	"err.request_gone":      {"Underskriftsanmodningen er allerede afsluttet.", "The signing request is closed already."},

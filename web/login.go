@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/oces-pki/oces/citizen"
+	"github.com/oces-pki/oces/internal/ratelimit"
 )
 
 // The login: user ID and password (level low), then a one-time code from
@@ -65,6 +66,12 @@ func (h *Handler) loginPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(p.Errors) > 0 {
 		h.render(w, http.StatusBadRequest, "login", p)
+		return
+	}
+	if l := h.cfg.LoginLimit; l != nil && !l.Allow(ratelimit.ClientAddr(r), h.now()) {
+		w.Header().Set("Retry-After", "60")
+		p.Errors = append(p.Errors, fieldError{"", p.T("err.too_many")})
+		h.render(w, http.StatusTooManyRequests, "login", p)
 		return
 	}
 	cs, err := h.svc.Password(r.Context(), strings.ToLower(d.UserID), pw)

@@ -34,6 +34,7 @@ import (
 	_ "time/tzdata" // Europe/Copenhagen on hosts without a zoneinfo database
 
 	"github.com/oces-pki/oces/citizen"
+	"github.com/oces-pki/oces/internal/ratelimit"
 	"github.com/oces-pki/oces/validate"
 )
 
@@ -65,6 +66,10 @@ type Config struct {
 	Retention time.Duration
 	// MaxSessions bounds the sessions held at once; 10000 by default.
 	MaxSessions int
+	// LoginLimit, if set, bounds password attempts per client address,
+	// whichever accounts they name (the per-account lockout does not see
+	// one address trying one password on many accounts).
+	LoginLimit *ratelimit.Limiter
 	// Pdftoppm is poppler's renderer; "pdftoppm" on PATH by default.
 	Pdftoppm string
 	// Location is the time zone dates are shown in; Europe/Copenhagen by

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oces-pki/oces/internal/ratelimit"
 	"github.com/oces-pki/oces/internal/textpdf"
 	"github.com/oces-pki/oces/pades/testdata/corpus"
 	"github.com/oces-pki/oces/web"
@@ -353,5 +354,31 @@ func TestCatalogue(t *testing.T) {
 		if _, ok := cat["me.status."+st]; !ok {
 			t.Errorf("no text for the status %s", st)
 		}
+	}
+}
+
+// TestLoginLimitPerAddress: one address trying passwords on many accounts
+// meets the per-address limit (429, Retry-After) that the per-account
+// lockout cannot see, before any password is checked; the bucket refills
+// with time.
+func TestLoginLimitPerAddress(t *testing.T) {
+	lim := ratelimit.New(1.0/30, 2) // 2 at once, then one every 30 s
+	e := newEnv(t, func(c *web.Config) { c.LoginLimit = lim })
+	c := e.client(t)
+	try := func(user string) (*http.Response, string) {
+		return e.do(t, c, "POST", "/login", url.Values{"user_id": {user}, "password": {"guess-1234"}})
+	}
+	for _, u := range []string{"anna.a", "bo.b"} {
+		if resp, body := try(u); resp.StatusCode == http.StatusTooManyRequests || !strings.Contains(body, "adgangskode eller kode") {
+			t.Fatalf("attempt for %s within the burst: %d", u, resp.StatusCode)
+		}
+	}
+	resp, body := try("carl.c")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "For mange forsøg") {
+		t.Fatalf("third attempt from one address: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	e.clock.Add(31 * time.Second)
+	if resp, _ := try("carl.c"); resp.StatusCode == http.StatusTooManyRequests {
+		t.Error("the limit does not refill")
 	}
 }

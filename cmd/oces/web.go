@@ -21,6 +21,7 @@ import (
 	"github.com/oces-pki/oces/ceremony"
 	"github.com/oces-pki/oces/citizen"
 	"github.com/oces-pki/oces/internal/conf"
+	"github.com/oces-pki/oces/internal/ratelimit"
 	"github.com/oces-pki/oces/server"
 	"github.com/oces-pki/oces/web"
 )
@@ -53,6 +54,12 @@ type WebConfig struct {
 	// PublicURL is where citizens reach the pages (the sign_url of signing
 	// requests); default https://<listen>.
 	PublicURL string `yaml:"public_url"`
+	// LoginRate and LoginBurst bound password attempts per client
+	// address, whichever accounts they name: LoginBurst at once, then
+	// LoginRate a second (default 30 at once, then one every 2 s; a
+	// negative rate turns the limit off, for a proxy that limits instead).
+	LoginRate  float64 `yaml:"login_rate"`
+	LoginBurst int     `yaml:"login_burst"`
 	// TimeZone is the IANA zone the pages show dates in (default
 	// Europe/Copenhagen).
 	TimeZone string `yaml:"time_zone"`
@@ -117,6 +124,15 @@ func (c *Config) validateWeb() error {
 	case w.RequestRetention.D() < time.Minute || w.RequestRetention.D() > 24*time.Hour:
 		return conf.Errorf("web.request_retention", "must be between 1m and 24h")
 	}
+	if w.LoginRate == 0 {
+		w.LoginRate = 0.5
+	}
+	if w.LoginBurst == 0 {
+		w.LoginBurst = 30
+	}
+	if w.LoginRate > 1000 || w.LoginBurst < 1 || w.LoginBurst > 100000 {
+		return conf.Errorf("web.login_burst", "login_rate must be at most 1000 a second (negative: no limit) and login_burst 1 to 100000")
+	}
 	if w.TimeZone == "" {
 		w.TimeZone = web.DefaultTimeZone
 	}
@@ -144,6 +160,14 @@ func (c *Config) validateReturnOrigins() error {
 		}
 	}
 	return nil
+}
+
+// loginLimit is the per-address bound on password attempts, nil when off.
+func loginLimit(w WebConfig) *ratelimit.Limiter {
+	if w.LoginRate < 0 {
+		return nil
+	}
+	return ratelimit.New(w.LoginRate, w.LoginBurst)
 }
 
 // withWeb builds the citizens' pages and their listener, and mounts the
@@ -183,7 +207,7 @@ func (a *app) withWeb(ctx context.Context, cfg *Config, admin http.Handler, admi
 	reqs := citizen.NewSigningRequests(citizen.RequestsConfig{Audit: a.store, Retention: w.RequestRetention.D()})
 	pages, err := web.New(web.Config{Citizens: svc, Validator: v, Requests: reqs,
 		SessionIdle: w.SessionIdle.D(), SessionMax: w.SessionMax.D(), MaxUploadBytes: w.MaxUploadBytes, MaxPages: w.MaxPages,
-		RenderTimeout: w.RenderTimeout.D(), Retention: w.DocumentRetention.D(), Location: loc, Logger: logger})
+		RenderTimeout: w.RenderTimeout.D(), Retention: w.DocumentRetention.D(), Location: loc, LoginLimit: loginLimit(w), Logger: logger})
 	if err != nil {
 		return nil, nil, nil, err
 	}
