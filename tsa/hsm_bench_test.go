@@ -22,16 +22,7 @@ import (
 func BenchmarkHSM(b *testing.B) {
 	for _, alg := range []hsm.KeyAlgorithm{hsm.ECP256, hsm.RSA3072} {
 		b.Run(alg.String(), func(b *testing.B) {
-			tok := softhsmtest.New(b)
-			h := hsm.New(nil)
-			defer h.Close()
-			key, err := h.GenerateKey(context.Background(), tok.KeyURI("tsa"), alg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			caKey := mustECKey(b, elliptic.P256())
-			root := mustCert(b, caTemplate("OCES Bench Root", 1), nil, caKey.Public(), caKey)
-			cert := mustCert(b, tsaTemplate(b, true, oidKPTime), root, key.Public(), caKey)
+			key, cert, root := benchTSAKey(b, alg)
 			raw := rawSignRate(b, key, benchClients, time.Second)
 			b.ResetTimer()
 			benchTimestampHTTP(b, key, cert, []*x509.Certificate{root})
@@ -39,6 +30,23 @@ func BenchmarkHSM(b *testing.B) {
 			b.ReportMetric(100*float64(b.N)/b.Elapsed().Seconds()/raw, "pct-of-raw")
 		})
 	}
+}
+
+// benchTSAKey makes a time-stamping key of alg in a fresh SoftHSM token
+// and a certificate for it under a throwaway root.
+func benchTSAKey(b *testing.B, alg hsm.KeyAlgorithm) (crypto.Signer, *x509.Certificate, *x509.Certificate) {
+	b.Helper()
+	tok := softhsmtest.New(b)
+	h := hsm.New(nil)
+	b.Cleanup(func() { h.Close() })
+	key, err := h.GenerateKey(context.Background(), tok.KeyURI("tsa"), alg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	caKey := mustECKey(b, elliptic.P256())
+	root := mustCert(b, caTemplate("OCES Bench Root", 1), nil, caKey.Public(), caKey)
+	cert := mustCert(b, tsaTemplate(b, true, oidKPTime), root, key.Public(), caKey)
+	return key, cert, root
 }
 
 // rawSignRate signs from workers goroutines for d and returns signatures

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -27,7 +26,6 @@ import (
 	"time"
 
 	"github.com/oces-pki/oces/hsm"
-	"github.com/oces-pki/oces/internal/softhsmtest"
 )
 
 // wrkRounds is how many interleaved rounds BenchmarkHSMWrk runs per
@@ -54,22 +52,13 @@ func BenchmarkHSMWrk(b *testing.B) {
 	}
 	round := 10 * time.Second
 	if s := os.Getenv("OCES_TSA_WRK_ROUND"); s != "" {
-		if round, err = time.ParseDuration(s); err != nil {
-			b.Fatalf("OCES_TSA_WRK_ROUND: %v", err)
+		if round, err = time.ParseDuration(s); err != nil || round < time.Second || round%time.Second != 0 {
+			b.Fatalf("OCES_TSA_WRK_ROUND %q: want whole seconds (wrk's -d), at least 1s", s)
 		}
 	}
 	for _, alg := range []hsm.KeyAlgorithm{hsm.ECP256, hsm.RSA3072} {
 		b.Run(alg.String(), func(b *testing.B) {
-			tok := softhsmtest.New(b)
-			h := hsm.New(nil)
-			defer h.Close()
-			key, err := h.GenerateKey(context.Background(), tok.KeyURI("tsa"), alg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			caKey := mustECKey(b, elliptic.P256())
-			root := mustCert(b, caTemplate("OCES Bench Root", 1), nil, caKey.Public(), caKey)
-			cert := mustCert(b, tsaTemplate(b, true, oidKPTime), root, key.Public(), caKey)
+			key, cert, root := benchTSAKey(b, alg)
 			a, err := New(Config{
 				Signer: key, Certificate: cert, Chain: []*x509.Certificate{root},
 				Policies: []asn1.ObjectIdentifier{testPolicy},
@@ -287,16 +276,7 @@ func loadAverage() string {
 // -benchtime 1x.
 func BenchmarkHSMRespond(b *testing.B) {
 	round := 3 * time.Second
-	tok := softhsmtest.New(b)
-	h := hsm.New(nil)
-	defer h.Close()
-	key, err := h.GenerateKey(context.Background(), tok.KeyURI("tsa"), hsm.ECP256)
-	if err != nil {
-		b.Fatal(err)
-	}
-	caKey := mustECKey(b, elliptic.P256())
-	root := mustCert(b, caTemplate("OCES Bench Root", 1), nil, caKey.Public(), caKey)
-	cert := mustCert(b, tsaTemplate(b, true, oidKPTime), root, key.Public(), caKey)
+	key, cert, root := benchTSAKey(b, hsm.ECP256)
 	a, err := New(Config{
 		Signer: key, Certificate: cert, Chain: []*x509.Certificate{root},
 		Policies: []asn1.ObjectIdentifier{testPolicy},
