@@ -42,18 +42,29 @@ func (s *Service) certificateStatus() (CertificateStatus, error) {
 	return cs, nil
 }
 
-// MyCertificates returns the session's citizen's certificates as the CA
-// has them now (status, validity), newest first.
-func (s *Service) MyCertificates(ctx context.Context, sessionID string) ([]*ca.Certificate, error) {
+// certificatesOf is what the self-service of certificates needs: a
+// session at level substantial, the CA's status service, and the
+// session's citizen (whose record lists the certificates).
+func (s *Service) certificatesOf(ctx context.Context, sessionID string) (CertificateStatus, *Citizen, error) {
 	sess, err := s.session(sessionID, LevelSubstantial)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cs, err := s.certificateStatus()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := s.store.Citizen(ctx, sess.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cs, c, nil
+}
+
+// MyCertificates returns the session's citizen's certificates as the CA
+// has them now (status, validity), newest first.
+func (s *Service) MyCertificates(ctx context.Context, sessionID string) ([]*ca.Certificate, error) {
+	cs, c, err := s.certificatesOf(ctx, sessionID)
 	if err != nil {
 		return nil, err
 	}
@@ -80,21 +91,13 @@ func (s *Service) MyCertificates(ctx context.Context, sessionID string) ([]*ca.C
 // serial that is not the citizen's is ErrNotFound, and the refusal is
 // audited; the CA audits the suspension itself with the citizen as actor.
 func (s *Service) SuspendMine(ctx context.Context, sessionID, serial string) (*ca.Certificate, error) {
-	sess, err := s.session(sessionID, LevelSubstantial)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := s.certificateStatus()
+	cs, c, err := s.certificatesOf(ctx, sessionID)
 	if err != nil {
 		return nil, err
 	}
 	sn, err := ca.ParseSerial(serial)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
-	}
-	c, err := s.store.Citizen(ctx, sess.UserID)
-	if err != nil {
-		return nil, err
 	}
 	own := false
 	for _, have := range c.Certificates {

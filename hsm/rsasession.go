@@ -57,33 +57,6 @@ func (h *HSM) GenerateSessionRSAKey(ctx context.Context, tokenURI string) (*RSAS
 	return k, nil
 }
 
-// Valid reports whether the key can still sign: not destroyed, made in
-// the token's current sessions, and its object still there (one
-// C_GetAttributeValue). Session objects die with the sessions, so a key
-// made ahead of time is dead once the token lost its sessions or
-// restarted; a failure that a reopen cures starts the token's recovery,
-// after which keys are made in the new sessions.
-func (k *RSASessionKey) Valid() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.destroyed {
-		return false
-	}
-	st, err := k.t.run(func(st *tokenState) error {
-		if st.gen != k.gen || st.aux == nil {
-			return ErrKeyDestroyed
-		}
-		return st.aux.with(func(s pkcs11.SessionHandle) error {
-			_, err := st.aux.ctx.GetAttributeValue(s, k.priv, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SIGN, nil)})
-			return err
-		})
-	})
-	if err != nil && isRecoverable(err) {
-		_ = k.t.recover(st.gen, err)
-	}
-	return err == nil
-}
-
 // Public returns the RSA public key.
 func (k *RSASessionKey) Public() crypto.PublicKey { return k.pub }
 

@@ -93,6 +93,33 @@ func (o *sessionObjects) sign(sign func(aux *rawToken, priv pkcs11.ObjectHandle)
 	return sig, nil
 }
 
+// Valid reports whether the key can still sign: not destroyed, made in
+// the token's current sessions, and its object still there (one
+// C_GetAttributeValue). Session objects die with the sessions, so a key
+// made ahead of time is dead once the token lost its sessions or
+// restarted; a failure that a reopen cures starts the token's recovery,
+// after which keys are made in the new sessions.
+func (o *sessionObjects) Valid() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.destroyed {
+		return false
+	}
+	st, err := o.t.run(func(st *tokenState) error {
+		if st.gen != o.gen || st.aux == nil {
+			return ErrKeyDestroyed
+		}
+		return st.aux.with(func(s pkcs11.SessionHandle) error {
+			_, err := st.aux.ctx.GetAttributeValue(s, o.priv, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SIGN, nil)})
+			return err
+		})
+	})
+	if err != nil && isRecoverable(err) {
+		_ = o.t.recover(st.gen, err)
+	}
+	return err == nil
+}
+
 // Label is the key's CKA_LABEL, for logs and for checking that it is gone.
 func (o *sessionObjects) Label() string { return o.label }
 
